@@ -1,0 +1,99 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/head_selection.hpp"
+#include "mhaprune/reference/gather.hpp"
+
+namespace mhaprune::reference {
+
+/// Options of the oracle forward.
+struct AttentionOptions {
+  bool causal = false;
+  /// Heads to silence, over the block's current heads: a masked head contributes nothing to O's input.
+  std::optional<HeadMask> mask;
+  /// Logit scale; 1/sqrt(d) when not set.
+  std::optional<double> scale;
+};
+
+/// O's input for one sequence: the concatenated head outputs `[T, H*d]` (zero columns for masked
+/// heads). `x` is `[T, D]`, any Eigen expression of any supported scalar; the arithmetic is in double.
+///
+/// Scaled dot-product attention per query head h with key/value head `h / group_size`; ALiBi slopes
+/// (`Role::alibi_slope`, bias `-slope*|i-j|`) and attention sinks (`Role::attention_sink`, one extra
+/// logit in the softmax denominator) when the block has them. Throws what `AttentionBlock::validate`
+/// throws, and `shape_error` when `x` is not `[T, D]` or the mask has the wrong length.
+template <typename Scalar, typename Derived>
+Eigen::MatrixXd head_outputs(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
+                             const AttentionOptions& options = {}) {
+  block.validate();
+  const HeadLayout& L = block.layout();
+  const Index T = x.rows(), d = L.head_dim(), H = L.heads();
+  if (x.cols() != L.model_dim()) {
+    throw shape_error(::mhaprune::detail::message("reference::attention: block \"", block.name(),
+                                                  "\": input must be [T, ", L.model_dim(), "], got ",
+                                                  ::mhaprune::detail::shape_string(x.rows(), x.cols())));
+  }
+  if (options.mask && options.mask->heads() != H) {
+    throw shape_error(::mhaprune::detail::message("reference::attention: block \"", block.name(),
+                                                  "\": the mask has ", options.mask->heads(),
+                                                  " entries, the block has ", H, " heads"));
+  }
+  Eigen::MatrixXd X(T, L.model_dim());
+  for (Index i = 0; i < T; ++i)
+    for (Index j = 0; j < L.model_dim(); ++j) X(i, j) = ::mhaprune::detail::to_double(x(i, j));
+
+  auto project = [&](Role role) {
+    Eigen::MatrixXd P = X * weight(block, role).transpose();
+    if (auto b = bias(block, role)) P.rowwise() += b->transpose();
+    return P;
+  };
+  const Eigen::MatrixXd Q = project(Role::query), K = project(Role::key), V = project(Role::value);
+  const auto slopes = per_head_values(block, Role::alibi_slope);
+  const auto sinks = per_head_values(block, Role::attention_sink);
+  const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(d)));
+
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(T, H * d);
+  for (Index h = 0; h < H; ++h) {
+    if (options.mask && !options.mask->keeps(h)) continue;
+    const Index g = L.kv_head_of(h);
+    Eigen::MatrixXd S = Q.middleCols(h * d, d) * K.middleCols(g * d, d).transpose() * scale;
+    for (Index i = 0; i < T; ++i) {
+      double top = -std::numeric_limits<double>::infinity();
+      for (Index j = 0; j < T; ++j) {
+        if (options.causal && j > i) {
+          S(i, j) = -std::numeric_limits<double>::infinity();
+          continue;
+        }
+        if (slopes) S(i, j) -= (*slopes)(h)*std::abs(static_cast<double>(i - j));
+        top = std::max(top, S(i, j));
+      }
+      if (sinks) top = std::max(top, (*sinks)(h));
+      double sum = sinks ? std::exp((*sinks)(h)-top) : 0.0;
+      for (Index j = 0; j < T; ++j) {
+        S(i, j) = std::exp(S(i, j) - top);
+        sum += S(i, j);
+      }
+      S.row(i) /= sum;
+    }
+    out.middleCols(h * d, d) = S * V.middleCols(g * d, d);
+  }
+  return out;
+}
+
+/// The oracle: the block's output `[T, D]` for one sequence `x` `[T, D]`, with the options of
+/// `head_outputs`. Slow and obvious on purpose; every exactness claim of mhaprune is checked against it.
+template <typename Scalar, typename Derived>
+Eigen::MatrixXd attention(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
+                          const AttentionOptions& options = {}) {
+  Eigen::MatrixXd Y = head_outputs(x, block, options) * weight(block, Role::output).transpose();
+  if (auto b = bias(block, Role::output)) Y.rowwise() += b->transpose();
+  return Y;
+}
+
+}  // namespace mhaprune::reference
