@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mhaprune/core/types.hpp"
+#include "mhaprune/error.hpp"
 
 namespace mhaprune {
 
@@ -27,14 +28,17 @@ struct Positions {
 };
 
 /// A keep/remove flag for each current query head of a block (true = keep).
+///
+/// Throws `head_id_error` for a negative head count, and from `keeps`/`remove` for a head outside
+/// `[0, heads())`.
 class HeadMask {
  public:
-  explicit HeadMask(Index heads) : keep_(static_cast<std::size_t>(heads), true) {}
+  explicit HeadMask(Index heads) : keep_(checked_count(heads), true) {}
 
   Index heads() const noexcept { return static_cast<Index>(keep_.size()); }
-  bool keeps(Index h) const { return keep_.at(static_cast<std::size_t>(h)); }
+  bool keeps(Index h) const { return keep_[checked(h)]; }
   HeadMask& remove(Index h) {
-    keep_.at(static_cast<std::size_t>(h)) = false;
+    keep_[checked(h)] = false;
     return *this;
   }
   /// Current positions of the heads this mask removes, ascending.
@@ -51,6 +55,20 @@ class HeadMask {
   }
 
  private:
+  // Every mhaprune exception is an mhaprune::error, so std::vector::at's std::out_of_range won't do.
+  static std::size_t checked_count(Index heads) {
+    if (heads < 0) {
+      throw head_id_error(detail::message("HeadMask: the number of heads must not be negative, got ", heads));
+    }
+    return static_cast<std::size_t>(heads);
+  }
+  std::size_t checked(Index h) const {
+    if (h < 0 || h >= heads()) {
+      throw head_id_error(detail::message("HeadMask: head ", h, " is out of range [0, ", heads(), ")"));
+    }
+    return static_cast<std::size_t>(h);
+  }
+
   std::vector<bool> keep_;
 };
 

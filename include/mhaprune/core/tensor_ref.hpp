@@ -14,8 +14,10 @@ namespace mhaprune {
 /// A 2-D tensor in a buffer the caller owns, for weights that live outside Eigen (a memory map,
 /// a tensor of another framework). mhaprune compacts it in place and updates `rows`/`cols`; the
 /// buffer itself is never reallocated, and `capacity` (elements) is what mhaprune may touch.
-template <typename Scalar>
+template <typename T>
 struct MatrixBuffer {
+  /// The element type, named as Eigen names it, so that the layout adapters accept buffers too.
+  using Scalar = T;
   Scalar* data = nullptr;
   Index capacity = 0;
   Index rows = 0;

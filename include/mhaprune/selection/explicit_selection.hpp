@@ -35,7 +35,7 @@ class ExplicitSelection {
   Selection select(const std::vector<BlockScores>& blocks, double /*target*/, const SelectionOptions& /*options*/) const {
     for (const auto& [block, ids] : by_name_) {
       (void)ids;
-      if (std::none_of(blocks.begin(), blocks.end(), [&](const BlockScores& b) { return b.name == block; })) {
+      if (std::none_of(blocks.begin(), blocks.end(), [&wanted = block](const BlockScores& b) { return b.name == wanted; })) {
         throw error(detail::message("explicit selection names block \"", block, "\", which is not among the ",
                                     blocks.size(), " blocks"));
       }
