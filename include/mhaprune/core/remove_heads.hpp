@@ -53,21 +53,24 @@ TensorPlan plan_tensor(const BoundTensor<Scalar>& t, const std::vector<Index>& n
 
 }  // namespace detail
 
-/// Removes query heads from a block, in place, and returns their original ids.
-///
-/// Q/K/V rows and their bias entries, O's columns and every attached extra lose the heads' slices;
-/// O's bias is untouched. With grouped-query attention a key/value head (K/V rows, biases, extras it
-/// owns) goes only when every query head of its group goes, and every surviving group must keep the
-/// same number of query heads, since no standard kernel runs ragged groups.
-///
-/// Each tensor is compacted inside its own buffer by forward `memmove`s, with no temporary of its
-/// size; owning matrices are then shrunk, Maps and MatrixBuffers report the new shape.
-///
-/// Strong guarantee: everything is checked first. Throws `head_id_error` (id out of range or
-/// repeated), `removal_error` (every head, or ragged groups), or what `AttentionBlock::validate`
-/// throws, and then the caller's tensors and the block are unchanged, bit for bit.
+/// Everything a removal from one block will do, computed and checked before anything is touched;
+/// made by `plan_removal`, carried out by `apply_removal`, which cannot fail.
+struct RemovalPlan {
+  const void* block = nullptr;  ///< the block it was made for, to refuse applying it elsewhere
+  HeadLayout layout;
+  std::vector<Index> head_ids;
+  std::vector<Index> kv_head_ids;
+  std::vector<detail::TensorPlan> tensors;
+  RemovedHeads removed;
+
+  bool empty() const noexcept { return removed.heads.empty(); }
+};
+
+/// Checks a removal of query heads (current positions) and plans it, without changing anything.
+/// Throws `head_id_error` (id out of range or repeated), `removal_error` (every head, or ragged
+/// groups), or what `AttentionBlock::validate` throws.
 template <typename Scalar>
-RemovedHeads remove_heads(AttentionBlock<Scalar>& block, const Positions& heads) {
+RemovalPlan plan_removal(const AttentionBlock<Scalar>& block, const Positions& heads) {
   block.validate();
   const HeadLayout& L = block.layout();
   const Index H = L.heads(), Hkv = L.kv_heads(), r = L.group_size();
@@ -103,40 +106,45 @@ RemovedHeads remove_heads(AttentionBlock<Scalar>& block, const Positions& heads)
           "); remove the same number from every group, or whole groups"));
     }
   }
-  if (removed == 0) return {};
 
-  // Plan everything that allocates before the first byte moves.
+  RemovalPlan plan{&block, L, {}, {}, {}, {}};
+  if (removed == 0) return plan;
   std::vector<Index> new_head(static_cast<std::size_t>(H), -1), new_kv(static_cast<std::size_t>(Hkv), -1);
-  std::vector<Index> head_ids, kv_head_ids;
-  RemovedHeads out;
   for (Index h = 0, next = 0; h < H; ++h) {
     const Index id = block.head_ids()[static_cast<std::size_t>(h)];
     if (drop[static_cast<std::size_t>(h)]) {
-      out.heads.push_back(id);
+      plan.removed.heads.push_back(id);
     } else {
       new_head[static_cast<std::size_t>(h)] = next++;
-      head_ids.push_back(id);
+      plan.head_ids.push_back(id);
     }
   }
   for (Index g = 0, next = 0; g < Hkv; ++g) {
     const Index id = block.kv_head_ids()[static_cast<std::size_t>(g)];
     if (left[static_cast<std::size_t>(g)] == 0) {
-      out.kv_heads.push_back(id);
+      plan.removed.kv_heads.push_back(id);
     } else {
       new_kv[static_cast<std::size_t>(g)] = next++;
-      kv_head_ids.push_back(id);
+      plan.kv_head_ids.push_back(id);
     }
   }
-  const HeadLayout new_layout(H - removed, kept_groups, L.head_dim(), L.model_dim());
-  auto& tensors = detail::BlockAccess::tensors(block);
-  std::vector<detail::TensorPlan> plans;
-  plans.reserve(tensors.size());
-  for (const auto& t : tensors) plans.push_back(detail::plan_tensor(t, new_head, new_kv));
+  plan.layout = HeadLayout(H - removed, kept_groups, L.head_dim(), L.model_dim());
+  plan.tensors.reserve(block.tensors().size());
+  for (const auto& t : block.tensors()) plan.tensors.push_back(detail::plan_tensor(t, new_head, new_kv));
+  return plan;
+}
 
-  // Commit: nothing below can throw.
+/// Carries out a plan made by `plan_removal` for this block, with nothing changed in between. Each
+/// tensor is compacted inside its own buffer by forward `memmove`s, with no temporary of its size;
+/// owning matrices are then shrunk, Maps and MatrixBuffers report the new shape. Cannot fail; the
+/// plan is consumed. Returns the original ids removed.
+template <typename Scalar>
+RemovedHeads apply_removal(AttentionBlock<Scalar>& block, RemovalPlan&& plan) noexcept {
+  if (plan.block != &block || plan.empty()) return {};
+  auto& tensors = detail::BlockAccess::tensors(block);
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     auto& t = tensors[i];
-    auto& p = plans[i];
+    auto& p = plan.tensors[i];
     if (!t.sliced()) continue;
     detail::compact_axis(t.ref.data(), t.rows, t.cols, t.ref.order(), t.head_axis, p.runs);
     t.ref.set_shape(p.rows, p.cols);
@@ -144,8 +152,22 @@ RemovedHeads remove_heads(AttentionBlock<Scalar>& block, const Positions& heads)
     t.cols = p.cols;
     t.segments.swap(p.segments);
   }
-  detail::BlockAccess::commit(block, new_layout, head_ids, kv_head_ids);
-  return out;
+  detail::BlockAccess::commit(block, plan.layout, plan.head_ids, plan.kv_head_ids);
+  return std::move(plan.removed);
+}
+
+/// Removes query heads (current positions) from a block, in place, and returns their original ids.
+///
+/// Q/K/V rows and their bias entries, O's columns and every attached extra lose the heads' slices;
+/// O's bias is untouched. With grouped-query attention a key/value head (K/V rows, biases, extras it
+/// owns) goes only when every query head of its group goes, and every surviving group must keep the
+/// same number of query heads, since no standard kernel runs ragged groups.
+///
+/// Strong guarantee: `plan_removal` checks everything first and throws what it throws; then the
+/// caller's tensors and the block are unchanged, bit for bit. Otherwise as `apply_removal`.
+template <typename Scalar>
+RemovedHeads remove_heads(AttentionBlock<Scalar>& block, const Positions& heads) {
+  return apply_removal(block, plan_removal(block, heads));
 }
 
 /// Removes query heads named by original id (see `OriginalIds`). Throws `head_id_error` for an id
