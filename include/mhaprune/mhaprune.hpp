@@ -21,3 +21,5 @@
 #include "mhaprune/layouts/extras.hpp"
 #include "mhaprune/reference/gather.hpp"
 #include "mhaprune/reference/attention.hpp"
+#include "mhaprune/calibration/activation_stats.hpp"
+#include "mhaprune/calibration/collect.hpp"
