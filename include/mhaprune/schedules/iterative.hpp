@@ -44,8 +44,8 @@ class IterativeSchedule {
     return step >= start_ && step <= end_ && (step - start_) % frequency_ == 0;
   }
 
-  /// The target at pruning step `step`; before the first it is the initial sparsity, after the last
-  /// the final target.
+  /// The target at pruning step `step`; before the first it is the initial sparsity, between pruning
+  /// steps that of the last pruning step passed, after the last the final target.
   double target_at(long step, double final_target) const noexcept {
     if (step < start_) return initial_;
     const long m = pruning_steps();

@@ -27,15 +27,24 @@ struct BlockScores {
   Index original_heads = 0;     ///< query heads before any removal
   std::vector<Index> head_ids;  ///< original id of each current query head
   Eigen::VectorXd scores;       ///< one per current query head
+  /// Key/value heads before any removal (0: unknown, see `grouped`). It tells a grouped-query block,
+  /// whose key/value heads `uniform_per_group` never removes, from a multi-head one.
+  Index original_kv_heads = 0;
 
   Index group_size() const noexcept { return heads / kv_heads; }
   Index already_removed() const noexcept { return original_heads - heads; }
+  /// True for grouped-query attention: fewer key/value heads than query heads, originally. When
+  /// `original_kv_heads` is 0 (unknown) the current counts decide.
+  bool grouped() const noexcept {
+    return original_kv_heads > 0 ? original_kv_heads < original_heads : kv_heads < heads;
+  }
 
   /// The scores of a block, with its head counts and ids.
   template <typename Scalar>
   static BlockScores of(const AttentionBlock<Scalar>& block, Eigen::VectorXd scores) {
     BlockScores b{block.name(),           block.layout().heads(), block.layout().kv_heads(),
-                  block.original_heads(), block.head_ids(),       std::move(scores)};
+                  block.original_heads(), block.head_ids(),       std::move(scores),
+                  block.original_kv_heads()};
     b.check();
     return b;
   }

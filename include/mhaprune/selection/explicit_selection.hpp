@@ -22,12 +22,16 @@ class ExplicitSelection {
  public:
   static constexpr const char* name = "explicit";
 
-  ExplicitSelection& remove(std::string block, OriginalIds heads) {
-    by_name_[std::move(block)] = std::move(heads.ids);
+  /// Adds heads to remove from the block of that name; calling again for the same block adds more.
+  ExplicitSelection& remove(const std::string& block, const OriginalIds& heads) {
+    auto& ids = by_name_[block];
+    ids.insert(ids.end(), heads.ids.begin(), heads.ids.end());
     return *this;
   }
-  ExplicitSelection& remove(std::size_t block_index, OriginalIds heads) {
-    by_index_[block_index] = std::move(heads.ids);
+  /// Adds heads to remove from the block at that index in the list given to `select`.
+  ExplicitSelection& remove(std::size_t block_index, const OriginalIds& heads) {
+    auto& ids = by_index_[block_index];
+    ids.insert(ids.end(), heads.ids.begin(), heads.ids.end());
     return *this;
   }
   bool empty() const noexcept { return by_name_.empty() && by_index_.empty(); }

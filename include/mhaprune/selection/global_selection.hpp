@@ -19,8 +19,8 @@ namespace mhaprune {
 /// With one-head steps (MHA, `round_to` 1) the weakest heads go one by one within each block's
 /// guards. When blocks can only lose heads in steps (GQA modes, `round_to`), an exact dynamic
 /// programme picks the per-block counts that remove the most heads up to k and, among those, the
-/// lowest total score (equal totals: the first found in block order). See `LocalSelection` for the
-/// required interface of a mask policy.
+/// lowest total score (equal totals: the earlier block loses more, as with one-head steps). See
+/// `LocalSelection` for the required interface of a mask policy.
 class GlobalSelection {
  public:
   static constexpr const char* name = "global";
@@ -69,30 +69,32 @@ class GlobalSelection {
   static std::vector<Index> exact(const std::vector<RemovalLadder>& ladders, Index k) {
     const double inf = std::numeric_limits<double>::infinity();
     const std::size_t B = ladders.size(), K = static_cast<std::size_t>(k) + 1;
-    // best[b][t]: lowest cost of removing exactly t heads from blocks < b; pick[b][t]: count of block b-1.
+    // best[b][t]: lowest cost of removing exactly t heads from blocks >= b; pick[b][t]: count of block b.
+    // Built from the last block so that the counts are read from the first: for a given u, t rises and
+    // c falls, so on equal costs the first found, the larger count of the earlier block, stays.
     std::vector<std::vector<double>> best(B + 1, std::vector<double>(K, inf));
     std::vector<std::vector<Index>> pick(B + 1, std::vector<Index>(K, 0));
-    best[0][0] = 0.0;
-    for (std::size_t b = 0; b < B; ++b) {
+    best[B][0] = 0.0;
+    for (std::size_t b = B; b-- > 0;) {
       for (std::size_t t = 0; t < K; ++t) {
-        if (best[b][t] == inf) continue;
+        if (best[b + 1][t] == inf) continue;
         for (Index c : ladders[b].allowed) {
           const std::size_t u = t + static_cast<std::size_t>(c);
           if (u >= K) break;
-          const double v = best[b][t] + ladders[b].cost[static_cast<std::size_t>(c)];
-          if (v < best[b + 1][u]) {
-            best[b + 1][u] = v;
-            pick[b + 1][u] = c;
+          const double v = best[b + 1][t] + ladders[b].cost[static_cast<std::size_t>(c)];
+          if (v < best[b][u]) {
+            best[b][u] = v;
+            pick[b][u] = c;
           }
         }
       }
     }
     std::size_t t = K - 1;
-    while (best[B][t] == inf) --t;  // t = 0 is always reachable
+    while (best[0][t] == inf) --t;  // t = 0 is always reachable
     std::vector<Index> counts(B, 0);
-    for (std::size_t b = B; b > 0; --b) {
-      counts[b - 1] = pick[b][t];
-      t -= static_cast<std::size_t>(pick[b][t]);
+    for (std::size_t b = 0; b < B; ++b) {
+      counts[b] = pick[b][t];
+      t -= static_cast<std::size_t>(counts[b]);
     }
     return counts;
   }

@@ -29,7 +29,7 @@ class LocalSelection {
       const RemovalLadder ladder = make_ladder(b, options);
       const Index want = std::max<Index>(0, detail::floor_count(target, b.original_heads) - b.already_removed());
       const Index got = ladder.best_at_most(want);
-      if (options.exact_target && got != want) detail::throw_shortfall(b.name, want, got, ladder);
+      if (options.exact_target && got != want) detail::throw_shortfall(detail::message("block \"", b.name, "\""), want, got, ladder);
       out.push_back(ladder.heads_for(got));
     }
     return out;

@@ -8,8 +8,9 @@
 
 namespace mhaprune {
 
-/// A block's scores after `n`. A block whose scores are all equal (norm or spread 0) keeps them
-/// unchanged for `l2` and becomes all zeros for `standardize`, so it neither wins nor loses by accident.
+/// A block's scores after `n`. `l2` leaves an all-zero block as it is; `standardize` (sample standard
+/// deviation, n - 1, as torch.std) makes a block of equal scores all zeros, so it neither wins nor
+/// loses by accident.
 inline Eigen::VectorXd normalized(const Eigen::VectorXd& scores, Normalization n) {
   switch (n) {
     case Normalization::none: return scores;

@@ -18,7 +18,8 @@ namespace mhaprune {
 /// The ladder is where the GQA modes and the guards live, so that the local, global and schedule
 /// code never repeat them: plain MHA steps one head at a time; `uniform_per_group` one head from
 /// every group at a time; `whole_groups` one whole group at a time; the guards cut the top;
-/// `round_to` drops the counts whose kept-head count is not a multiple of it.
+/// `round_to` drops the counts whose kept-head count is not a multiple of it. In a grouped-query block
+/// `uniform_per_group` never empties a group, so a block down to one query head per group loses no more.
 struct RemovalLadder {
   std::vector<Index> order;  ///< current positions, in removal order
   std::vector<Index> allowed;
@@ -58,8 +59,8 @@ inline RemovalLadder make_ladder(const BlockScores& block, const SelectionOption
   RemovalLadder ladder;
   Index step = 1;  // heads per rung
   Index rungs = H;
-  if (Hkv == H || r == 1) {
-    // Every head is its own group: all modes agree.
+  if (!block.grouped()) {
+    // Multi-head attention: every head is its own group, all modes agree.
     std::vector<Index> all(static_cast<std::size_t>(H));
     std::iota(all.begin(), all.end(), Index{0});
     ladder.order = detail::ascending(s, all);
