@@ -11,6 +11,7 @@
 namespace mhaprune {
 
 /// The library version as `major * 10000 + minor * 100 + patch`.
-inline constexpr int version = MHAPRUNE_VERSION_MAJOR * 10000 + MHAPRUNE_VERSION_MINOR * 100 + MHAPRUNE_VERSION_PATCH;
+inline constexpr int version =
+    MHAPRUNE_VERSION_MAJOR * 10000 + MHAPRUNE_VERSION_MINOR * 100 + MHAPRUNE_VERSION_PATCH;
 
 }  // namespace mhaprune

@@ -42,7 +42,9 @@ class AttentionBlock {
   using scalar_type = Scalar;
 
   AttentionBlock(std::string name, HeadLayout layout)
-      : name_(std::move(name)), layout_(layout), original_heads_(layout.heads()),
+      : name_(std::move(name)),
+        layout_(layout),
+        original_heads_(layout.heads()),
         original_kv_heads_(layout.kv_heads()) {
     head_ids_.resize(static_cast<std::size_t>(layout.heads()));
     kv_head_ids_.resize(static_cast<std::size_t>(layout.kv_heads()));
@@ -111,10 +113,9 @@ class AttentionBlock {
                                           detail::shape_string(ref.rows(), ref.cols()), " has no data"));
     }
     if (ref.rows() < 0 || ref.cols() < 0 || ref.capacity() < ref.size()) {
-      throw storage_error(detail::message(where(tensor), ": ", ref.storage(), " holds ", ref.capacity(),
-                                          " elements, too few for its shape ",
-                                          detail::shape_string(ref.rows(), ref.cols()), " (",
-                                          ref.size(), " elements)"));
+      throw storage_error(detail::message(
+          where(tensor), ": ", ref.storage(), " holds ", ref.capacity(), " elements, too few for its shape ",
+          detail::shape_string(ref.rows(), ref.cols()), " (", ref.size(), " elements)"));
     }
   }
 
@@ -148,8 +149,8 @@ class AttentionBlock {
     if (!ref.bound()) throw storage_error(detail::message(where(spec.name), ": no tensor given"));
     for (const auto& t : tensors_) {
       if (t.ref.object() == ref.object()) {
-        throw storage_error(detail::message(where(spec.name), ": the same object is already bound as \"",
-                                            t.name, "\""));
+        throw storage_error(
+            detail::message(where(spec.name), ": the same object is already bound as \"", t.name, "\""));
       }
       if (t.name == spec.name) {
         throw storage_error(detail::message(where(spec.name), ": a tensor of that name is already bound"));
@@ -158,12 +159,20 @@ class AttentionBlock {
     check_buffer(spec.name, ref);
 
     BoundTensor<Scalar> t{spec.name, spec.kind, Axis::rows, ref, {}, ref.rows(), ref.cols()};
-    if (spec.segments) t.segments = spec.segments(layout_);
+    if (spec.segments) {
+      try {
+        t.segments = spec.segments(layout_);
+      } catch (const layout_error& e) {
+        // The adapter knows the layout it cannot split, not which block and tensor it was given.
+        throw layout_error(detail::message(where(spec.name), ": ", e.what()));
+      }
+    }
     const Index along = total_width(t.segments);
 
     switch (spec.kind) {
       case TensorKind::weight: {
-        const bool rows_are_heads = spec.heads_on_output_features == (spec.orientation == Orientation::out_in);
+        const bool rows_are_heads =
+            spec.heads_on_output_features == (spec.orientation == Orientation::out_in);
         t.head_axis = rows_are_heads ? Axis::rows : Axis::cols;
         const Index er = rows_are_heads ? along : layout_.model_dim();
         const Index ec = rows_are_heads ? layout_.model_dim() : along;

@@ -26,7 +26,8 @@ class HeadLayout {
     }
     if (heads % kv_heads != 0) {
       throw layout_error(detail::message("HeadLayout: heads (", heads, ") must be a multiple of kv_heads (",
-                                         kv_heads, ") so that every key/value head serves the same number "
+                                         kv_heads,
+                                         ") so that every key/value head serves the same number "
                                          "of query heads"));
     }
   }

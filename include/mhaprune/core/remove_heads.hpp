@@ -24,7 +24,10 @@ struct TensorPlan {
 
 inline std::string list_string(const std::vector<Index>& v) {
   std::string s = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    s += i ? ", " : "";
+    s += std::to_string(v[i]);
+  }
   return s + "}";
 }
 
@@ -100,10 +103,10 @@ RemovalPlan plan_removal(const AttentionBlock<Scalar>& block, const Positions& h
     ++kept_groups;
     if (per_group < 0) per_group = n;
     if (n != per_group) {
-      throw removal_error(detail::message(
-          who, ": the removal leaves key/value groups with different numbers of query heads ",
-          detail::list_string(left), " (group size ", r,
-          "); remove the same number from every group, or whole groups"));
+      throw removal_error(
+          detail::message(who, ": the removal leaves key/value groups with different numbers of query heads ",
+                          detail::list_string(left), " (group size ", r,
+                          "); remove the same number from every group, or whole groups"));
     }
   }
 

@@ -121,8 +121,8 @@ struct OwningOps {
       std::terminate();
     }
   }
-  static constexpr typename TensorRef<Scalar>::Ops table{&data, &rows, &cols, &capacity, &set_shape, &order,
-                                                         "Eigen::Matrix"};
+  static constexpr typename TensorRef<Scalar>::Ops table{&data,      &rows,  &cols,          &capacity,
+                                                         &set_shape, &order, "Eigen::Matrix"};
 };
 
 template <typename MapT>
@@ -143,8 +143,8 @@ struct MapOps {
       new (m) MapT(p, r, c);
     }
   }
-  static constexpr typename TensorRef<Scalar>::Ops table{&data, &rows, &cols, &capacity, &set_shape, &order,
-                                                         "Eigen::Map"};
+  static constexpr
+      typename TensorRef<Scalar>::Ops table{&data, &rows, &cols, &capacity, &set_shape, &order, "Eigen::Map"};
 };
 
 template <typename Scalar>
@@ -159,8 +159,8 @@ struct BufferOps {
     static_cast<B*>(o)->rows = r;
     static_cast<B*>(o)->cols = c;
   }
-  static constexpr typename TensorRef<Scalar>::Ops table{&data, &rows, &cols, &capacity, &set_shape, &order,
-                                                         "MatrixBuffer"};
+  static constexpr typename TensorRef<Scalar>::Ops table{&data,      &rows,  &cols,         &capacity,
+                                                         &set_shape, &order, "MatrixBuffer"};
 };
 
 }  // namespace detail

@@ -30,13 +30,20 @@ enum class TensorKind : std::uint8_t { weight, bias, extra };
 
 inline const char* to_string(Role role) {
   switch (role) {
-    case Role::query: return "query";
-    case Role::key: return "key";
-    case Role::value: return "value";
-    case Role::output: return "output";
-    case Role::alibi_slope: return "alibi_slope";
-    case Role::attention_sink: return "attention_sink";
-    case Role::extra: return "extra";
+    case Role::query:
+      return "query";
+    case Role::key:
+      return "key";
+    case Role::value:
+      return "value";
+    case Role::output:
+      return "output";
+    case Role::alibi_slope:
+      return "alibi_slope";
+    case Role::attention_sink:
+      return "attention_sink";
+    case Role::extra:
+      return "extra";
   }
   return "?";
 }

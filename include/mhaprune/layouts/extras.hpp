@@ -31,7 +31,8 @@ TensorSpec<typename T::Scalar> per_head(std::string name, T& tensor, Axis axis =
 /// ALiBi slopes `[H]` (BLOOM, MPT): each survivor keeps its original slope.
 template <typename T>
 auto alibi_slopes(T& slopes) {
-  return per_head("alibi_slopes", slopes, bind(slopes).cols() == 1 ? Axis::rows : Axis::cols, Role::alibi_slope);
+  return per_head("alibi_slopes", slopes, bind(slopes).cols() == 1 ? Axis::rows : Axis::cols,
+                  Role::alibi_slope);
 }
 
 /// Attention sinks `[H]` (gpt-oss): one extra softmax logit per head.

@@ -21,10 +21,14 @@ TensorSpec<typename T::Scalar> fused(T& tensor, const char* name, TensorKind kin
 /// Fused QKV weight `[(H + 2*H_kv)*d, D]` with rows `[Q | K | V]` (PyTorch `nn.MultiheadAttention`,
 /// timm, Phi-3). GPT-2's `c_attn` is this stored `[D, 3D]`: add `.stored_as(Orientation::in_out)`.
 template <typename T>
-auto qkv_concat(T& w) { return internal::fused(w, "qkv.weight", TensorKind::weight, segments::qkv_concat); }
+auto qkv_concat(T& w) {
+  return internal::fused(w, "qkv.weight", TensorKind::weight, segments::qkv_concat);
+}
 /// Its bias `[(H + 2*H_kv)*d]`.
 template <typename T>
-auto qkv_concat_bias(T& b) { return internal::fused(b, "qkv.bias", TensorKind::bias, segments::qkv_concat); }
+auto qkv_concat_bias(T& b) {
+  return internal::fused(b, "qkv.bias", TensorKind::bias, segments::qkv_concat);
+}
 
 /// Fused QKV weight `[H*3*d, D]` interleaved per head, rows `3hd .. 3hd+3d` = q_h, k_h, v_h
 /// (GPT-NeoX `query_key_value`, BLOOM). Multi-head attention only: `add` throws `layout_error` otherwise.

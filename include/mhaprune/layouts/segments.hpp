@@ -36,9 +36,10 @@ inline std::vector<Segment> qkv_concat(const HeadLayout& L) {
 /// `[H, 3, d]`: q, k, v of each head together (GPT-NeoX, BLOOM). Multi-head attention only.
 inline std::vector<Segment> qkv_interleaved(const HeadLayout& L) {
   if (L.kv_heads() != L.heads()) {
-    throw layout_error(::mhaprune::detail::message("qkv_interleaved: the per-head [H, 3, d] layout needs as many "
-                                       "key/value heads as query heads, got H=",
-                                       L.heads(), ", H_kv=", L.kv_heads(), "; use qkv_grouped"));
+    throw layout_error(
+        ::mhaprune::detail::message("qkv_interleaved: the per-head [H, 3, d] layout needs as many "
+                                    "key/value heads as query heads, got H=",
+                                    L.heads(), ", H_kv=", L.kv_heads(), "; use qkv_grouped"));
   }
   std::vector<Segment> s;
   for (Index h = 0; h < L.heads(); ++h) {

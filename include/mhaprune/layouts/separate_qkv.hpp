@@ -23,25 +23,39 @@ TensorSpec<typename T::Scalar> projection(T& tensor, const char* name, TensorKin
 
 /// Q weight `[H*d, D]` (BERT `query`, LLaMA `q_proj`). `T`: any type `bind` accepts.
 template <typename T>
-auto query(T& w) { return internal::projection(w, "query.weight", TensorKind::weight, Role::query); }
+auto query(T& w) {
+  return internal::projection(w, "query.weight", TensorKind::weight, Role::query);
+}
 /// K weight `[H_kv*d, D]`.
 template <typename T>
-auto key(T& w) { return internal::projection(w, "key.weight", TensorKind::weight, Role::key); }
+auto key(T& w) {
+  return internal::projection(w, "key.weight", TensorKind::weight, Role::key);
+}
 /// V weight `[H_kv*d, D]`.
 template <typename T>
-auto value(T& w) { return internal::projection(w, "value.weight", TensorKind::weight, Role::value); }
+auto value(T& w) {
+  return internal::projection(w, "value.weight", TensorKind::weight, Role::value);
+}
 /// O weight `[D, H*d]`: heads are its input columns.
 template <typename T>
-auto output(T& w) { return internal::projection(w, "output.weight", TensorKind::weight, Role::output); }
+auto output(T& w) {
+  return internal::projection(w, "output.weight", TensorKind::weight, Role::output);
+}
 /// Q bias `[H*d]`.
 template <typename T>
-auto query_bias(T& b) { return internal::projection(b, "query.bias", TensorKind::bias, Role::query); }
+auto query_bias(T& b) {
+  return internal::projection(b, "query.bias", TensorKind::bias, Role::query);
+}
 /// K bias `[H_kv*d]`.
 template <typename T>
-auto key_bias(T& b) { return internal::projection(b, "key.bias", TensorKind::bias, Role::key); }
+auto key_bias(T& b) {
+  return internal::projection(b, "key.bias", TensorKind::bias, Role::key);
+}
 /// V bias `[H_kv*d]`.
 template <typename T>
-auto value_bias(T& b) { return internal::projection(b, "value.bias", TensorKind::bias, Role::value); }
+auto value_bias(T& b) {
+  return internal::projection(b, "value.bias", TensorKind::bias, Role::value);
+}
 
 /// O bias `[D]`: read by the reference forward, never sliced (it is added after the heads are summed).
 template <typename T>

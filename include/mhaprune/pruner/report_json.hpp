@@ -47,7 +47,8 @@ inline void to_json(nlohmann::json& j, const PruneReport& r) {
         {"parameters_removed", before.parameters - after.parameters},
         {"projection_flops_per_token_before", before.projection_flops_per_token},
         {"projection_flops_per_token_after", after.projection_flops_per_token},
-        {"projection_flops_per_token_saved", before.projection_flops_per_token - after.projection_flops_per_token},
+        {"projection_flops_per_token_saved",
+         before.projection_flops_per_token - after.projection_flops_per_token},
         {"attention_flops_per_context_token_before", before.attention_flops_per_context_token},
         {"attention_flops_per_context_token_after", after.attention_flops_per_context_token}}}};
 }

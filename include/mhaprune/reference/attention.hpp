@@ -91,7 +91,9 @@ Eigen::MatrixXd head_outputs(const Eigen::MatrixBase<Derived>& x, const Attentio
 template <typename Scalar, typename Derived>
 Eigen::MatrixXd attention(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
                           const AttentionOptions& options = {}) {
-  Eigen::MatrixXd Y = head_outputs(x, block, options) * weight(block, Role::output).transpose();
+  // head_outputs validates the block; it must run before weight() reads O (operands of * are unsequenced).
+  const Eigen::MatrixXd heads = head_outputs(x, block, options);
+  Eigen::MatrixXd Y = heads * weight(block, Role::output).transpose();
   if (auto b = bias(block, Role::output)) Y.rowwise() += b->transpose();
   return Y;
 }

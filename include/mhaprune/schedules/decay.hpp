@@ -14,10 +14,14 @@ enum class Decay { linear, cube, cos, exp };
 
 inline const char* to_string(Decay d) noexcept {
   switch (d) {
-    case Decay::linear: return "linear";
-    case Decay::cube: return "cube";
-    case Decay::cos: return "cos";
-    case Decay::exp: return "exp";
+    case Decay::linear:
+      return "linear";
+    case Decay::cube:
+      return "cube";
+    case Decay::cos:
+      return "cos";
+    case Decay::exp:
+      return "exp";
   }
   return "?";
 }
@@ -37,9 +41,12 @@ inline double decayed_target(Decay decay, double initial, double final_target, l
   const double f = static_cast<double>(i) / static_cast<double>(n);
   const double pi = 3.14159265358979323846;
   switch (decay) {
-    case Decay::linear: return initial + (final_target - initial) * f;
-    case Decay::cube: return initial + (final_target - initial) * f * f * f;
-    case Decay::cos: return initial + (final_target - initial) * (1.0 - std::cos(f * pi / 2.0));
+    case Decay::linear:
+      return initial + (final_target - initial) * f;
+    case Decay::cube:
+      return initial + (final_target - initial) * f * f * f;
+    case Decay::cos:
+      return initial + (final_target - initial) * (1.0 - std::cos(f * pi / 2.0));
     case Decay::exp:
       if (initial >= 1.0) return 1.0;
       return 1.0 - (1.0 - initial) * std::pow((1.0 - final_target) / (1.0 - initial), f);

@@ -22,13 +22,14 @@ class IterativeSchedule {
  public:
   static constexpr const char* name = "iterative";
 
-  IterativeSchedule(long start_step, long end_step, long frequency, Decay decay = Decay::exp, double initial = 0.0)
+  IterativeSchedule(long start_step, long end_step, long frequency, Decay decay = Decay::exp,
+                    double initial = 0.0)
       : start_(start_step), end_(end_step), frequency_(frequency), decay_(decay), initial_(initial) {
     if (start_step < 0 || end_step < start_step || frequency < 1 || !(initial >= 0.0 && initial < 1.0)) {
-      throw error(detail::message("IterativeSchedule: need 0 <= start_step <= end_step, pruning_frequency >= 1 "
-                                  "and 0 <= initial < 1, got start_step=",
-                                  start_step, ", end_step=", end_step, ", pruning_frequency=", frequency,
-                                  ", initial=", initial));
+      throw error(detail::message(
+          "IterativeSchedule: need 0 <= start_step <= end_step, pruning_frequency >= 1 "
+          "and 0 <= initial < 1, got start_step=",
+          start_step, ", end_step=", end_step, ", pruning_frequency=", frequency, ", initial=", initial));
     }
   }
 

@@ -42,9 +42,8 @@ struct BlockScores {
   /// The scores of a block, with its head counts and ids.
   template <typename Scalar>
   static BlockScores of(const AttentionBlock<Scalar>& block, Eigen::VectorXd scores) {
-    BlockScores b{block.name(),           block.layout().heads(), block.layout().kv_heads(),
-                  block.original_heads(), block.head_ids(),       std::move(scores),
-                  block.original_kv_heads()};
+    BlockScores b{block.name(),     block.layout().heads(), block.layout().kv_heads(), block.original_heads(),
+                  block.head_ids(), std::move(scores),      block.original_kv_heads()};
     b.check();
     return b;
   }
@@ -54,9 +53,8 @@ struct BlockScores {
     if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || original_heads < heads ||
         static_cast<Index>(head_ids.size()) != heads || scores.size() != heads) {
       throw shape_error(detail::message("block \"", name, "\": scores for ", scores.size(), " heads and ",
-                                        head_ids.size(), " ids, but the block has ", heads,
-                                        " heads in ", kv_heads, " key/value groups (originally ",
-                                        original_heads, ")"));
+                                        head_ids.size(), " ids, but the block has ", heads, " heads in ",
+                                        kv_heads, " key/value groups (originally ", original_heads, ")"));
     }
     for (Index h = 0; h < heads; ++h) {
       if (!std::isfinite(scores(h))) {

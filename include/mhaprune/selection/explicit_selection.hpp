@@ -36,10 +36,12 @@ class ExplicitSelection {
   }
   bool empty() const noexcept { return by_name_.empty() && by_index_.empty(); }
 
-  Selection select(const std::vector<BlockScores>& blocks, double /*target*/, const SelectionOptions& /*options*/) const {
+  Selection select(const std::vector<BlockScores>& blocks, double /*target*/,
+                   const SelectionOptions& /*options*/) const {
     for (const auto& [block, ids] : by_name_) {
       (void)ids;
-      if (std::none_of(blocks.begin(), blocks.end(), [&wanted = block](const BlockScores& b) { return b.name == wanted; })) {
+      if (std::none_of(blocks.begin(), blocks.end(),
+                       [&wanted = block](const BlockScores& b) { return b.name == wanted; })) {
         throw error(detail::message("explicit selection names block \"", block, "\", which is not among the ",
                                     blocks.size(), " blocks"));
       }
@@ -55,19 +57,20 @@ class ExplicitSelection {
     for (std::size_t i = 0; i < blocks.size(); ++i) {
       std::vector<Index> ids;
       if (auto it = by_name_.find(blocks[i].name); it != by_name_.end()) ids = it->second;
-      if (auto it = by_index_.find(i); it != by_index_.end()) ids.insert(ids.end(), it->second.begin(), it->second.end());
+      if (auto it = by_index_.find(i); it != by_index_.end())
+        ids.insert(ids.end(), it->second.begin(), it->second.end());
       for (Index id : ids) {
         const auto& present = blocks[i].head_ids;
         const auto at = std::find(present.begin(), present.end(), id);
         if (at == present.end()) {
-          throw head_id_error(detail::message("block \"", blocks[i].name, "\": original head ", id,
-                                              id >= 0 && id < blocks[i].original_heads ? " was already removed"
-                                                                                       : " does not exist"));
+          throw head_id_error(detail::message(
+              "block \"", blocks[i].name, "\": original head ", id,
+              id >= 0 && id < blocks[i].original_heads ? " was already removed" : " does not exist"));
         }
         const Index p = static_cast<Index>(at - present.begin());
         if (std::find(out[i].begin(), out[i].end(), p) != out[i].end()) {
-          throw head_id_error(detail::message("block \"", blocks[i].name, "\": original head ", id,
-                                              " is named twice"));
+          throw head_id_error(
+              detail::message("block \"", blocks[i].name, "\": original head ", id, " is named twice"));
         }
         out[i].push_back(p);
       }

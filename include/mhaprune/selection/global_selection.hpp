@@ -25,7 +25,8 @@ class GlobalSelection {
  public:
   static constexpr const char* name = "global";
 
-  Selection select(const std::vector<BlockScores>& blocks, double target, const SelectionOptions& options) const {
+  Selection select(const std::vector<BlockScores>& blocks, double target,
+                   const SelectionOptions& options) const {
     detail::check_selection_inputs(blocks, target, options);
     std::vector<RemovalLadder> ladders;
     ladders.reserve(blocks.size());
@@ -43,7 +44,8 @@ class GlobalSelection {
     for (Index c : counts) total += c;
     if (options.exact_target && total != k) {
       throw constraint_error(detail::message("global selection: the target asks to remove ", k,
-                                             " more heads, but the guards and the layouts allow only ", total));
+                                             " more heads, but the guards and the layouts allow only ",
+                                             total));
     }
     Selection out;
     for (std::size_t i = 0; i < ladders.size(); ++i) out.push_back(ladders[i].heads_for(counts[i]));
@@ -62,7 +64,8 @@ class GlobalSelection {
     // each block's order: the caps already limited what is listed.
     std::sort(heads.begin(), heads.end());
     std::vector<Index> counts(ladders.size(), 0);
-    for (std::size_t i = 0; i < heads.size() && static_cast<Index>(i) < k; ++i) ++counts[std::get<1>(heads[i])];
+    for (std::size_t i = 0; i < heads.size() && static_cast<Index>(i) < k; ++i)
+      ++counts[std::get<1>(heads[i])];
     return counts;
   }
 

@@ -21,15 +21,18 @@ class LocalSelection {
  public:
   static constexpr const char* name = "local";
 
-  Selection select(const std::vector<BlockScores>& blocks, double target, const SelectionOptions& options) const {
+  Selection select(const std::vector<BlockScores>& blocks, double target,
+                   const SelectionOptions& options) const {
     detail::check_selection_inputs(blocks, target, options);
     Selection out;
     out.reserve(blocks.size());
     for (const BlockScores& b : blocks) {
       const RemovalLadder ladder = make_ladder(b, options);
-      const Index want = std::max<Index>(0, detail::floor_count(target, b.original_heads) - b.already_removed());
+      const Index want =
+          std::max<Index>(0, detail::floor_count(target, b.original_heads) - b.already_removed());
       const Index got = ladder.best_at_most(want);
-      if (options.exact_target && got != want) detail::throw_shortfall(detail::message("block \"", b.name, "\""), want, got, ladder);
+      if (options.exact_target && got != want)
+        detail::throw_shortfall(detail::message("block \"", b.name, "\""), want, got, ladder);
       out.push_back(ladder.heads_for(got));
     }
     return out;

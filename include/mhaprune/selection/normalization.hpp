@@ -13,7 +13,8 @@ namespace mhaprune {
 /// loses by accident.
 inline Eigen::VectorXd normalized(const Eigen::VectorXd& scores, Normalization n) {
   switch (n) {
-    case Normalization::none: return scores;
+    case Normalization::none:
+      return scores;
     case Normalization::l2: {
       const double norm = scores.norm();
       return norm > 0.0 ? Eigen::VectorXd(scores / norm) : scores;

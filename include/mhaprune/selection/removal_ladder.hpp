@@ -45,9 +45,8 @@ struct RemovalLadder {
 namespace detail {
 /// Positions sorted by (score, position): the deterministic weakest-first order.
 inline std::vector<Index> ascending(const Eigen::VectorXd& s, std::vector<Index> positions) {
-  std::stable_sort(positions.begin(), positions.end(), [&](Index a, Index b) {
-    return s(a) < s(b) || (s(a) == s(b) && a < b);
-  });
+  std::stable_sort(positions.begin(), positions.end(),
+                   [&](Index a, Index b) { return s(a) < s(b) || (s(a) == s(b) && a < b); });
   return positions;
 }
 }  // namespace detail
@@ -91,14 +90,16 @@ inline RemovalLadder make_ladder(const BlockScores& block, const SelectionOption
   }
 
   const Index by_min = H - options.min_heads;
-  const Index by_ratio = detail::floor_count(options.max_ratio_per_block, block.original_heads) - block.already_removed();
+  const Index by_ratio =
+      detail::floor_count(options.max_ratio_per_block, block.original_heads) - block.already_removed();
   const Index cap = std::max<Index>(0, std::min({rungs * step, by_min, by_ratio}));
   for (Index c = 0; c <= cap; c += step) {
     if (c == 0 || (H - c) % options.round_to == 0) ladder.allowed.push_back(c);
   }
   ladder.unit_steps = step == 1 && options.round_to == 1;
   ladder.cost.assign(ladder.order.size() + 1, 0.0);
-  for (std::size_t i = 0; i < ladder.order.size(); ++i) ladder.cost[i + 1] = ladder.cost[i] + s(ladder.order[i]);
+  for (std::size_t i = 0; i < ladder.order.size(); ++i)
+    ladder.cost[i + 1] = ladder.cost[i] + s(ladder.order[i]);
   ladder.scores = s;
   return ladder;
 }

@@ -22,9 +22,14 @@ inline void check_selection_inputs(const std::vector<BlockScores>& blocks, doubl
 [[noreturn]] inline void throw_shortfall(const std::string& where, Index want, Index got,
                                          const RemovalLadder& ladder) {
   std::string counts;
-  for (Index c : ladder.allowed) counts += (counts.empty() ? "" : ", ") + std::to_string(c);
-  throw constraint_error(message(where, ": the target asks to remove ", want, " heads, but the guards and "
-                                 "the layout allow only {", counts, "}; the closest is ", got));
+  for (Index c : ladder.allowed) {
+    counts += counts.empty() ? "" : ", ";
+    counts += std::to_string(c);
+  }
+  throw constraint_error(message(where, ": the target asks to remove ", want,
+                                 " heads, but the guards and "
+                                 "the layout allow only {",
+                                 counts, "}; the closest is ", got));
 }
 
 }  // namespace mhaprune::detail

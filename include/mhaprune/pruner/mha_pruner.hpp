@@ -1,0 +1,285 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/mask_heads.hpp"
+#include "mhaprune/core/remove_heads.hpp"
+#include "mhaprune/criteria/concept.hpp"
+#include "mhaprune/criteria/evidence.hpp"
+#include "mhaprune/criteria/magnitude.hpp"
+#include "mhaprune/pruner/prune_report.hpp"
+#include "mhaprune/schedules/iterative.hpp"
+#include "mhaprune/selection/block_scores.hpp"
+#include "mhaprune/selection/global_selection.hpp"
+
+namespace mhaprune {
+
+/// Evidence for each block, by block name; a block without an entry gets empty evidence.
+using EvidenceMap = std::map<std::string, Evidence, std::less<>>;
+
+/// The attention-head pruner: scores heads with a criterion, picks them with a mask policy, and removes
+/// them in place — in one call (`prune`), or step by step inside a training loop (the hooks).
+///
+/// @tparam CriterionT a head-scoring criterion (mhaprune/criteria/concept.hpp): `Magnitude`, `Taylor`,
+///         `WandaSp`, `AnyCriterion`, your own class or a wrapped lambda.
+/// @tparam MaskPolicy a class with `Selection select(const std::vector<BlockScores>&, double target,
+///         const SelectionOptions&) const` (see `LocalSelection`): `GlobalSelection`, `LocalSelection`,
+///         `ExplicitSelection`, `AnyMaskPolicy`.
+/// @tparam Schedule a class with `bool is_pruning_step(long) const` and `double target_at(long, double)
+///         const` (see `IterativeSchedule`): `OneshotSchedule`, `IterativeSchedule`, `AnySchedule`.
+/// @tparam Scalar the element type of the blocks.
+///
+/// `MhaPruner<> p; p.prune(blocks, 0.3);` removes the 30% of all heads with the lowest mean |W|,
+/// globally. Targets are fractions of the blocks' original heads, cumulative across calls.
+///
+/// Training loop: `attach(blocks)` once; then every step `on_step_begin(step)`, the backward pass,
+/// `on_before_optimizer_step(evidence)`, `optimizer.step()`, `on_after_optimizer_step()`. At the
+/// schedule's pruning steps heads are masked (their Q/K/V rows, bias entries and O columns zeroed, see
+/// `mask_heads`) and stay masked; `finalize()` slices them out for good. A masked block computes
+/// exactly what the sliced one does.
+///
+/// Whole-call atomicity: every block is checked, scored, selected and planned before the first one is
+/// changed; if anything throws, no block is changed.
+template <typename CriterionT = Magnitude, typename MaskPolicy = GlobalSelection,
+          typename Schedule = OneshotSchedule, typename Scalar = float>
+class MhaPruner {
+  static_assert(check_criterion<CriterionT, Scalar>());
+
+ public:
+  using Block = AttentionBlock<Scalar>;
+
+  MhaPruner() = default;
+  explicit MhaPruner(CriterionT criterion, MaskPolicy policy = MaskPolicy{}, Schedule schedule = Schedule{},
+                     SelectionOptions options = SelectionOptions{})
+      : criterion_(std::move(criterion)),
+        policy_(std::move(policy)),
+        schedule_(std::move(schedule)),
+        options_(options) {
+    options_.check();
+  }
+
+  CriterionT& criterion() noexcept { return criterion_; }
+  const MaskPolicy& policy() const noexcept { return policy_; }
+  const Schedule& schedule() const noexcept { return schedule_; }
+  const SelectionOptions& options() const noexcept { return options_; }
+  void set_options(const SelectionOptions& o) {
+    o.check();
+    options_ = o;
+  }
+
+  /// Scores, selects and removes in one call, so that `target` of all the blocks' original heads are
+  /// gone afterwards. `blocks`: a range of `AttentionBlock<Scalar>` or of pointers to them, with
+  /// distinct names. Throws whatever scoring, selection or removal throws, and then no block changed.
+  template <typename Blocks>
+  PruneReport prune(Blocks& blocks, double target, const EvidenceMap& evidence = {}) {
+    std::vector<Block*> list = pointers(blocks);
+    check_names(list);
+    std::vector<Eigen::VectorXd> scores;
+    std::vector<BlockScores> summary;
+    for (Block* b : list) {
+      b->validate();
+      scores.push_back(score_heads(criterion_, *b, evidence_for(evidence, b->name())));
+      summary.push_back(BlockScores::of(*b, scores.back()));
+    }
+    const Selection chosen = policy_.select(summary, target, options_);
+    return remove_all(list, chosen, scores, target);
+  }
+
+  /// Scores without removing anything: one vector per block, in current head order.
+  template <typename Blocks>
+  std::vector<Eigen::VectorXd> score(Blocks& blocks, const EvidenceMap& evidence = {}) {
+    std::vector<Eigen::VectorXd> out;
+    for (Block* b : pointers(blocks))
+      out.push_back(score_heads(criterion_, *b, evidence_for(evidence, b->name())));
+    return out;
+  }
+
+  // --- Training-loop hooks -----------------------------------------------------------------------
+
+  /// Holds the blocks (which must outlive the pruner's use of them) for the hooks, aiming at
+  /// `final_target`; every head starts unmasked.
+  template <typename Blocks>
+  void attach(Blocks& blocks, double final_target) {
+    if (!(final_target >= 0.0 && final_target <= 1.0)) {
+      throw error(detail::message("the target sparsity must be in [0, 1], got ", final_target));
+    }
+    std::vector<Block*> list = pointers(blocks);
+    check_names(list);
+    for (Block* b : list) b->validate();
+    std::vector<HeadMask> masks;
+    for (Block* b : list) masks.emplace_back(b->layout().heads());
+    attached_ = std::move(list);
+    masks_ = std::move(masks);
+    cached_scores_.assign(attached_.size(), Eigen::VectorXd());
+    final_target_ = final_target;
+    step_ = 0;
+  }
+
+  /// Start of a training step: at the schedule's pruning steps, masks more heads up to the step's
+  /// target (masked heads never come back). Returns true when it masked anything.
+  bool on_step_begin(long step) {
+    step_ = step;
+    if (attached_.empty() || !schedule_.is_pruning_step(step)) return false;
+    const double target = schedule_.target_at(step, final_target_);
+    std::vector<BlockScores> summary;
+    std::vector<std::vector<Index>> live;  // unmasked positions of each block
+    for (std::size_t i = 0; i < attached_.size(); ++i) {
+      Block& b = *attached_[i];
+      b.validate();
+      const Eigen::VectorXd s = cached_scores_[i].size() == b.layout().heads()
+                                    ? cached_scores_[i]
+                                    : score_heads(criterion_, b, Evidence{});
+      live.push_back(unmasked(i));
+      summary.push_back(masked_summary(i, s, live.back()));
+    }
+    const Selection chosen = policy_.select(summary, target, options_);
+    std::vector<HeadMask> next = masks_;
+    bool any = false;
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+      for (Index p : chosen[i]) {
+        next[i].remove(live[i][static_cast<std::size_t>(p)]);
+        any = true;
+      }
+    }
+    for (std::size_t i = 0; i < attached_.size(); ++i) mask_heads(*attached_[i], next[i]);
+    masks_ = std::move(next);
+    return any;
+  }
+
+  /// After the backward pass, before the optimizer step: feeds this step's evidence to the criterion
+  /// (`update` for the ones that accumulate) and keeps each block's scores for the next pruning step.
+  void on_before_optimizer_step(const EvidenceMap& evidence = {}) {
+    std::vector<Eigen::VectorXd> next;
+    for (Block* b : attached_) {
+      const Evidence& ev = evidence_for(evidence, b->name());
+      update_criterion(criterion_, *b, ev);
+      next.push_back(score_heads(criterion_, *b, ev));
+    }
+    cached_scores_ = std::move(next);
+  }
+
+  /// After the optimizer step: zeroes the masked heads again (the optimizer may have moved them).
+  void on_after_optimizer_step() {
+    for (std::size_t i = 0; i < attached_.size(); ++i) mask_heads(*attached_[i], masks_[i]);
+    ++step_;
+  }
+
+  /// The current masks, one per attached block, over its current heads.
+  const std::vector<HeadMask>& masks() const noexcept { return masks_; }
+  long step() const noexcept { return step_; }
+
+  /// Slices every masked head out of the attached blocks, for good, and reports it; the masks reset.
+  PruneReport finalize() {
+    Selection chosen;
+    std::vector<Eigen::VectorXd> scores;
+    for (std::size_t i = 0; i < attached_.size(); ++i) {
+      chosen.push_back(masks_[i].removed().ids);
+      scores.push_back(cached_scores_[i].size() == attached_[i]->layout().heads()
+                           ? cached_scores_[i]
+                           : Eigen::VectorXd::Zero(attached_[i]->layout().heads()));
+    }
+    PruneReport report = remove_all(attached_, chosen, scores, final_target_);
+    masks_.clear();
+    for (Block* b : attached_) masks_.emplace_back(b->layout().heads());
+    cached_scores_.assign(attached_.size(), Eigen::VectorXd());
+    return report;
+  }
+
+ private:
+  template <typename Blocks>
+  static std::vector<Block*> pointers(Blocks& blocks) {
+    std::vector<Block*> out;
+    for (auto& b : blocks) {
+      if constexpr (std::is_pointer_v<std::decay_t<decltype(b)>>) {
+        out.push_back(b);
+      } else if constexpr (std::is_same_v<std::decay_t<decltype(b)>, std::reference_wrapper<Block>>) {
+        out.push_back(&b.get());
+      } else {
+        out.push_back(&b);
+      }
+    }
+    return out;
+  }
+
+  static void check_names(const std::vector<Block*>& list) {
+    for (std::size_t i = 0; i < list.size(); ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (list[i]->name() == list[j]->name()) {
+          throw error(detail::message("two blocks are named \"", list[i]->name(),
+                                      "\"; the pruner and its report need distinct names"));
+        }
+  }
+
+  static const Evidence& evidence_for(const EvidenceMap& evidence, const std::string& name) {
+    static const Evidence none;
+    const auto it = evidence.find(name);
+    return it == evidence.end() ? none : it->second;
+  }
+
+  std::vector<Index> unmasked(std::size_t i) const {
+    std::vector<Index> out;
+    for (Index h = 0; h < masks_[i].heads(); ++h)
+      if (masks_[i].keeps(h)) out.push_back(h);
+    return out;
+  }
+
+  // The block as the policy should see it: masked heads count as already gone.
+  BlockScores masked_summary(std::size_t i, const Eigen::VectorXd& s, const std::vector<Index>& live) const {
+    const Block& b = *attached_[i];
+    const Index r = b.layout().group_size();
+    std::vector<char> group_alive(static_cast<std::size_t>(b.layout().kv_heads()), 0);
+    BlockScores out;
+    out.name = b.name();
+    out.original_heads = b.original_heads();
+    out.original_kv_heads = b.original_kv_heads();
+    out.scores.resize(static_cast<Index>(live.size()));
+    for (std::size_t k = 0; k < live.size(); ++k) {
+      out.head_ids.push_back(b.head_ids()[static_cast<std::size_t>(live[k])]);
+      out.scores(static_cast<Index>(k)) = s(live[k]);
+      group_alive[static_cast<std::size_t>(live[k] / r)] = 1;
+    }
+    out.heads = static_cast<Index>(live.size());
+    for (char alive : group_alive) out.kv_heads += alive;
+    out.check();
+    return out;
+  }
+
+  PruneReport remove_all(const std::vector<Block*>& list, const Selection& chosen,
+                         const std::vector<Eigen::VectorXd>& scores, double target) {
+    if (chosen.size() != list.size()) {
+      throw error(detail::message("the mask policy returned ", chosen.size(), " selections for ", list.size(),
+                                  " blocks"));
+    }
+    std::vector<RemovalPlan> plans;
+    PruneReport report;
+    report.target = target;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      plans.push_back(plan_removal(*list[i], Positions(chosen[i])));
+      report.blocks.push_back(detail::begin_block_report(*list[i], scores[i]));
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      RemovedHeads removed = apply_removal(*list[i], std::move(plans[i]));
+      detail::finish_block_report(report.blocks[i], *list[i], std::move(removed));
+    }
+    return report;
+  }
+
+  CriterionT criterion_{};
+  MaskPolicy policy_{};
+  Schedule schedule_{};
+  SelectionOptions options_{};
+  std::vector<Block*> attached_;
+  std::vector<HeadMask> masks_;
+  std::vector<Eigen::VectorXd> cached_scores_;
+  double final_target_ = 0.0;
+  long step_ = 0;
+};
+
+}  // namespace mhaprune
