@@ -23,6 +23,7 @@ double element(const TensorRef<Scalar>& t, Index i, Index j) noexcept {
 /// K/V `[H_kv*d, D]`, O `[D, H*d]`, assembled from whichever tensors hold its segments.
 template <typename Scalar>
 Eigen::MatrixXd weight(const AttentionBlock<Scalar>& block, Role role) {
+  block.validate();  // reads every tensor: refuse one the caller resized behind the block's back
   const HeadLayout& L = block.layout();
   const Index d = L.head_dim(), D = L.model_dim();
   const Index units = (role == Role::key || role == Role::value) ? L.kv_heads() : L.heads();
@@ -51,6 +52,7 @@ Eigen::MatrixXd weight(const AttentionBlock<Scalar>& block, Role role) {
 /// The bias of Q, K or V (sliced, by segment) or of O (whole); empty when the block has none.
 template <typename Scalar>
 std::optional<Eigen::VectorXd> bias(const AttentionBlock<Scalar>& block, Role role) {
+  block.validate();
   const HeadLayout& L = block.layout();
   std::optional<Eigen::VectorXd> b;
   for (const auto& t : block.tensors()) {
@@ -80,6 +82,7 @@ std::optional<Eigen::VectorXd> bias(const AttentionBlock<Scalar>& block, Role ro
 /// A per-head extra with one value per query head (ALiBi slopes, sinks), by role; empty if absent.
 template <typename Scalar>
 std::optional<Eigen::VectorXd> per_head_values(const AttentionBlock<Scalar>& block, Role role) {
+  block.validate();
   for (const auto& t : block.tensors()) {
     if (t.kind != TensorKind::extra || t.segments.empty() || t.segments.front().role != role) continue;
     Eigen::VectorXd v(static_cast<Index>(t.segments.size()));
