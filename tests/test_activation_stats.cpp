@@ -23,7 +23,7 @@
 
 namespace {
 
-using mhaprune_test::Snapshot;
+using mhaprune_test::StatsSnapshot;
 
 using Catch::Matchers::Contains;
 using mhaprune::ActivationStats;
@@ -226,23 +226,23 @@ TEST_CASE("ActivationStats: merge with empty accumulators and with itself", "[ca
   x << 1, -1, 2, 0, 4, 5, 7, 2;
   ActivationStats full(0, GramTracking::on);
   full.add(x);
-  const Snapshot before(full);
+  const StatsSnapshot before(full);
 
   SECTION("merging an empty accumulator is a no-op") {
     full.merge(ActivationStats(0, GramTracking::on));
     full.merge(ActivationStats(2, GramTracking::on));
-    CHECK(Snapshot(full) == before);
+    CHECK(StatsSnapshot(full) == before);
   }
   SECTION("merging into an unfixed empty accumulator takes the other's channels and statistics") {
     ActivationStats empty(0, GramTracking::on);
     empty.merge(full);
-    CHECK(Snapshot(empty) == before);
+    CHECK(StatsSnapshot(empty) == before);
   }
   SECTION("merging into a reset accumulator") {
     ActivationStats reset = full;
     reset.reset();
     reset.merge(full);
-    CHECK(Snapshot(reset) == before);
+    CHECK(StatsSnapshot(reset) == before);
   }
   SECTION("merging with itself counts every sample twice") {
     full.merge(full);
@@ -339,12 +339,12 @@ TEST_CASE("ActivationStats: an empty batch is a no-op", "[calibration][stats]") 
 
   ActivationStats s(3, GramTracking::on);
   s.add(Eigen::MatrixXf::Ones(2, 3));
-  const Snapshot before(s);
+  const StatsSnapshot before(s);
   s.add(Eigen::MatrixXf(0, 3));
-  CHECK(Snapshot(s) == before);
+  CHECK(StatsSnapshot(s) == before);
   // Its channel count still has to agree once fixed.
   CHECK_THROWS_AS(s.add(Eigen::MatrixXf(0, 4)), shape_error);
-  CHECK(Snapshot(s) == before);
+  CHECK(StatsSnapshot(s) == before);
 }
 
 TEST_CASE("ActivationStats: reset keeps the channels and the Gram setting", "[calibration][stats]") {
@@ -361,7 +361,7 @@ TEST_CASE("ActivationStats: reset keeps the channels and the Gram setting", "[ca
   s.add(x);
   ActivationStats fresh(0, GramTracking::on);
   fresh.add(x);
-  CHECK(Snapshot(s) == Snapshot(fresh));
+  CHECK(StatsSnapshot(s) == StatsSnapshot(fresh));
 }
 
 TEST_CASE("ActivationStats: from_moments restores stored statistics", "[calibration][stats]") {
@@ -373,11 +373,11 @@ TEST_CASE("ActivationStats: from_moments restores stored statistics", "[calibrat
                                                            original.sum_squares(), original.gram());
   CHECK(restored.channels() == 5);
   CHECK(restored.batches() == 1);
-  CHECK(Snapshot(restored) == Snapshot(original));
+  CHECK(StatsSnapshot(restored) == StatsSnapshot(original));
   // It goes on like the original.
   original.add(b);
   restored.add(b);
-  CHECK(Snapshot(restored) == Snapshot(original));
+  CHECK(StatsSnapshot(restored) == StatsSnapshot(original));
 
   // Without a Gram matrix, and the lower triangle is what counts.
   Eigen::MatrixXd g = Eigen::MatrixXd::Zero(5, 5);
@@ -404,7 +404,7 @@ TEST_CASE("ActivationStats: errors name the cause and change nothing", "[calibra
   ActivationStats s(0, GramTracking::on);
   s.add(good);
   s.add(good.topRows(2));
-  const Snapshot before(s);
+  const StatsSnapshot before(s);
   REQUIRE(before.mean.has_value());
 
   SECTION("a channel-count change") {
@@ -433,7 +433,7 @@ TEST_CASE("ActivationStats: errors name the cause and change nothing", "[calibra
       x(3, 0) = bad;  // a later row: the first one in row-major order is reported
       CHECK_THROWS_AS(s.add(x), calibration_error);
       CHECK_THROWS_WITH(s.add(x), Contains("batch 2") && Contains("token row 2") && Contains("channel 1"));
-      CHECK(Snapshot(s) == before);
+      CHECK(StatsSnapshot(s) == before);
     }
     Eigen::MatrixXf inf_last = good;
     inf_last(3, 2) = -std::numeric_limits<float>::infinity();
@@ -465,10 +465,10 @@ TEST_CASE("ActivationStats: errors name the cause and change nothing", "[calibra
     // Also when only the running sum overflows.
     ActivationStats big;
     big.add(Eigen::RowVector2d(1.0, 1.0e154));
-    const Snapshot big_before(big);
+    const StatsSnapshot big_before(big);
     CHECK_THROWS_WITH(big.add(Eigen::RowVector2d(1.0, 1.0e154)),
                       Contains("batch 1") && Contains("channel 1"));
-    CHECK(Snapshot(big) == big_before);
+    CHECK(StatsSnapshot(big) == big_before);
   }
   SECTION("merging a different Gram setting or channel count") {
     ActivationStats no_gram(3);
@@ -511,7 +511,7 @@ TEST_CASE("ActivationStats: errors name the cause and change nothing", "[calibra
     CHECK_THROWS_WITH(ActivationStats::from_moments(0, mean, m2, sq), Contains("count of 0"));
   }
   SECTION("a negative channel count") { CHECK_THROWS_AS(ActivationStats(-1), shape_error); }
-  CHECK(Snapshot(s) == before);
+  CHECK(StatsSnapshot(s) == before);
 }
 
 TEST_CASE("ActivationStats: reading statistics that do not exist", "[calibration][stats][errors]") {

@@ -27,7 +27,7 @@ using mhaprune::HeadMask;
 using mhaprune::Index;
 using mhaprune::shape_error;
 using mhaprune::reference::AttentionOptions;
-using mhaprune_test::Snapshot;
+using mhaprune_test::StatsSnapshot;
 
 Eigen::MatrixXf gaussian(Index rows, Index cols, std::mt19937& gen) {
   std::normal_distribution<float> normal(0.0f, 0.5f);
@@ -126,17 +126,17 @@ TEST_CASE("collect_output_input: bad calls leave the statistics unchanged",
 
   ActivationStats stats(0, GramTracking::on);
   mhaprune::collect_output_input(b.block, xs, stats);
-  const Snapshot before(stats);
+  const StatsSnapshot before(stats);
   REQUIRE(before.count == 19);
 
   SECTION("stats with another channel count") {
     ActivationStats wrong(10);
-    const Snapshot wrong_before(wrong);
+    const StatsSnapshot wrong_before(wrong);
     CHECK_THROWS_AS(mhaprune::collect_output_input(b.block, xs, wrong), shape_error);
     CHECK_THROWS_WITH(
         mhaprune::collect_output_input(b.block, xs, wrong),
         Contains("layers.0.attn") && Contains("expected stats of 12 channels") && Contains("got 10"));
-    CHECK(Snapshot(wrong) == wrong_before);
+    CHECK(StatsSnapshot(wrong) == wrong_before);
   }
   SECTION("a sequence of the wrong width after good ones") {
     xs.push_back(Eigen::MatrixXf::Ones(3, 7));
@@ -157,5 +157,5 @@ TEST_CASE("collect_output_input: bad calls leave the statistics unchanged",
     options.mask = HeadMask(3);
     CHECK_THROWS_AS(mhaprune::collect_output_input(b.block, xs, stats, options), shape_error);
   }
-  CHECK(Snapshot(stats) == before);
+  CHECK(StatsSnapshot(stats) == before);
 }

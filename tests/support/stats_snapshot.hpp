@@ -13,7 +13,7 @@ namespace mhaprune_test {
 
 /// Everything a reader can show, or the fact that it throws; two equal snapshots mean no observable
 /// state changed.
-struct Snapshot {
+struct StatsSnapshot {
   using Index = mhaprune::Index;
 
   Index channels;
@@ -31,7 +31,7 @@ struct Snapshot {
     }
   }
 
-  explicit Snapshot(const mhaprune::ActivationStats& s)
+  explicit StatsSnapshot(const mhaprune::ActivationStats& s)
       : channels(s.channels()),
         count(s.count()),
         batches(s.batches()),
@@ -52,7 +52,7 @@ inline bool same(const std::optional<T>& a, const std::optional<T>& b) {
   return a->rows() == b->rows() && a->cols() == b->cols() && *a == *b;  // bit-for-bit
 }
 
-inline bool operator==(const Snapshot& a, const Snapshot& b) {
+inline bool operator==(const StatsSnapshot& a, const StatsSnapshot& b) {
   return a.channels == b.channels && a.count == b.count && a.batches == b.batches &&
          a.has_gram == b.has_gram && same(a.mean, b.mean) && same(a.m2, b.m2) &&
          same(a.variance, b.variance) && same(a.population_variance, b.population_variance) &&
