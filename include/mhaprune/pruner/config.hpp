@@ -1,7 +1,9 @@
 // Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -110,9 +112,24 @@ inline long read_integer(const nlohmann::json& j, const char* key, long min) {
   if (!v.is_number_integer()) {
     throw config_error(message("config key \"", key, "\": expected an integer >= ", min, ", got ", v.dump()));
   }
+  // An unsigned JSON integer above LONG_MAX would wrap to a negative long.
+  if (v.is_number_unsigned() &&
+      v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<long>::max())) {
+    throw config_error(message("config key \"", key, "\": ", v.dump(), " is above the maximum ",
+                               std::numeric_limits<long>::max()));
+  }
   const long x = v.get<long>();
   if (x < min) throw config_error(message("config key \"", key, "\": ", x, " is below the minimum ", min));
   return x;
+}
+
+// The seed spans the whole of PrunerConfig::seed (std::uint64_t), so that every config round-trips.
+inline std::uint64_t read_seed(const nlohmann::json& j) {
+  const auto& v = j.at("seed");
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<std::int64_t>() < 0)) {
+    throw config_error(message("config key \"seed\": expected an integer in [0, 2^64), got ", v.dump()));
+  }
+  return v.get<std::uint64_t>();
 }
 
 inline std::string read_string(const nlohmann::json& j, const char* key,
@@ -168,7 +185,7 @@ inline PrunerConfig config_from_json(const nlohmann::json& j,
   if (j.contains("normalization")) {
     c.normalization = detail::read_string(j, "normalization", {"none", "l2", "standardize"});
   }
-  if (j.contains("seed")) c.seed = static_cast<std::uint64_t>(detail::read_integer(j, "seed", 0));
+  if (j.contains("seed")) c.seed = detail::read_seed(j);
   if (j.contains("exact_target")) {
     if (!j.at("exact_target").is_boolean()) {
       throw config_error(detail::message("config key \"exact_target\": expected true or false, got ",

@@ -104,7 +104,9 @@ class MhaPruner {
   // --- Training-loop hooks -----------------------------------------------------------------------
 
   /// Holds the blocks (which must outlive the pruner's use of them) for the hooks, aiming at
-  /// `final_target`; every head starts unmasked.
+  /// `final_target`; every head starts unmasked. Removing heads from an attached block outside the
+  /// pruner makes the hooks and `finalize` throw `head_id_error`, changing nothing, until it is
+  /// attached again.
   template <typename Blocks>
   void attach(Blocks& blocks, double final_target) {
     if (!(final_target >= 0.0 && final_target <= 1.0)) {
@@ -133,6 +135,7 @@ class MhaPruner {
     for (std::size_t i = 0; i < attached_.size(); ++i) {
       Block& b = *attached_[i];
       b.validate();
+      check_mask(i);
       const Eigen::VectorXd s = cached_scores_[i].size() == b.layout().heads()
                                     ? cached_scores_[i]
                                     : score_heads(criterion_, b, Evidence{});
@@ -167,6 +170,7 @@ class MhaPruner {
 
   /// After the optimizer step: zeroes the masked heads again (the optimizer may have moved them).
   void on_after_optimizer_step() {
+    for (std::size_t i = 0; i < attached_.size(); ++i) check_mask(i);
     for (std::size_t i = 0; i < attached_.size(); ++i) mask_heads(*attached_[i], masks_[i]);
     ++step_;
   }
@@ -180,6 +184,7 @@ class MhaPruner {
     Selection chosen;
     std::vector<Eigen::VectorXd> scores;
     for (std::size_t i = 0; i < attached_.size(); ++i) {
+      check_mask(i);
       chosen.push_back(masks_[i].removed().ids);
       scores.push_back(cached_scores_[i].size() == attached_[i]->layout().heads()
                            ? cached_scores_[i]
@@ -221,6 +226,18 @@ class MhaPruner {
     static const Evidence none;
     const auto it = evidence.find(name);
     return it == evidence.end() ? none : it->second;
+  }
+
+  // The masks are over the heads the blocks had at attach; a block that lost heads elsewhere since
+  // would have its mask read out of range, or the wrong heads sliced at finalize.
+  void check_mask(std::size_t i) const {
+    const Block& b = *attached_[i];
+    if (masks_[i].heads() != b.layout().heads()) {
+      throw head_id_error(detail::message("block \"", b.name(), "\" has ", b.layout().heads(),
+                                          " heads, but the pruner's mask covers the ", masks_[i].heads(),
+                                          " it had when attached; attach again after removing heads "
+                                          "outside the pruner"));
+    }
   }
 
   std::vector<Index> unmasked(std::size_t i) const {

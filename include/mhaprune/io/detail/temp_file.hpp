@@ -1,0 +1,164 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mhaprune/error.hpp"
+#include "mhaprune/io/detail/system_error.hpp"
+#include "mhaprune/io/io_error.hpp"
+
+namespace mhaprune::io::detail {
+
+/// The directory part of a path ("." for a bare file name) and the file name part.
+inline std::pair<std::string, std::string> split_path(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? std::string("/") : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+/// A file being written under a temporary name next to its final path, renamed into place only by
+/// `commit()`: whatever happens before (an exception, a crash, a full disk) no file ever appears
+/// under the final name half-written, and the destructor removes the temporary file.
+///
+/// The temporary lives in the destination directory (a rename is atomic only within one file
+/// system), is named `.<final name>.tmp-<pid>-<n>-<clock>` and is created with O_EXCL, so two
+/// writers never share one. A crash (not an exception) can leave such a dot-file behind; it is
+/// never mistaken for a checkpoint.
+///
+/// Writes go through a 1 MiB buffer; large blocks bypass it. Nothing here holds a whole file.
+class TempFile {
+ public:
+  explicit TempFile(std::string final_path) : final_path_(std::move(final_path)) {
+    const auto [dir, base] = split_path(final_path_);
+    if (base.empty())
+      throw io_error(mhaprune::detail::message(final_path_, ": not a file name (ends with '/')"));
+    buffer_.reserve(buffer_capacity);  // before the file exists: nothing to clean up if it throws
+    static std::atomic<unsigned> counter{0};
+    int error_number = EEXIST;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const auto clock =
+          static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
+      temp_path_ = mhaprune::detail::message(dir, "/.", base, ".tmp-", ::getpid(), '-', counter.fetch_add(1),
+                                             '-', std::hex, clock);
+      do {
+        fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      } while (fd_ < 0 && errno == EINTR);
+      if (fd_ >= 0) return;
+      error_number = errno;
+      if (error_number != EEXIST) break;
+    }
+    temp_path_.clear();
+    throw system_failure(final_path_, mhaprune::detail::message("create a temporary file in ", dir),
+                         error_number);
+  }
+
+  ~TempFile() { discard(); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  const std::string& final_path() const noexcept { return final_path_; }
+  const std::string& temp_path() const noexcept { return temp_path_; }
+  /// Bytes appended so far.
+  std::uint64_t written() const noexcept { return written_; }
+
+  void append(const void* data, std::size_t size) {
+    const auto* p = static_cast<const std::byte*>(data);
+    written_ += size;
+    if (buffer_.size() + size <= buffer_capacity) {
+      buffer_.insert(buffer_.end(), p, p + size);
+      return;
+    }
+    flush();
+    if (size >= buffer_capacity / 2) {
+      write_all(p, size);
+    } else {
+      buffer_.insert(buffer_.end(), p, p + size);
+    }
+  }
+
+  /// Flushes, optionally fsyncs, and closes the file; it keeps its temporary name.
+  void finish(bool durable) {
+    flush();
+    if (durable && ::fsync(fd_) != 0) throw failure("flush to disk (fsync)");
+    const int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0) throw failure("close");
+  }
+
+  /// Renames the finished file to its final name, replacing any file there. With `durable`, the
+  /// directory is synced too so that the new name survives a power cut (best effort: a file system
+  /// that cannot sync directories does not fail the write, the file itself is already synced).
+  void commit(bool durable) {
+    if (fd_ >= 0) finish(durable);
+    if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+      const int error_number = errno;
+      throw system_failure(final_path_, mhaprune::detail::message("rename ", temp_path_, " to it"),
+                           error_number);
+    }
+    committed_ = true;
+    if (durable) {
+      const int dir = ::open(split_path(final_path_).first.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir >= 0) {
+        (void)::fsync(dir);
+        ::close(dir);
+      }
+    }
+  }
+
+  /// Closes and removes the temporary file unless it was committed; never throws.
+  void discard() noexcept {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (!committed_ && !temp_path_.empty()) {
+      ::unlink(temp_path_.c_str());
+      temp_path_.clear();
+    }
+  }
+
+ private:
+  static constexpr std::size_t buffer_capacity = std::size_t{1} << 20;
+
+  io_error failure(const char* what, int error_number = errno) const {
+    return system_failure(final_path_, mhaprune::detail::message(what, " temporary file ", temp_path_),
+                          error_number);
+  }
+
+  void flush() {
+    if (buffer_.empty()) return;
+    write_all(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+
+  void write_all(const std::byte* p, std::size_t size) {
+    while (size > 0) {
+      const ::ssize_t n = ::write(fd_, p, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw failure("write");
+      }
+      if (n == 0) throw failure("write", EIO);
+      p += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  }
+
+  std::string final_path_;
+  std::string temp_path_;
+  int fd_ = -1;
+  bool committed_ = false;
+  std::uint64_t written_ = 0;
+  std::vector<std::byte> buffer_;
+};
+
+}  // namespace mhaprune::io::detail

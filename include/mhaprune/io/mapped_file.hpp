@@ -1,0 +1,112 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "mhaprune/error.hpp"
+#include "mhaprune/io/byte_span.hpp"
+#include "mhaprune/io/detail/system_error.hpp"
+#include "mhaprune/io/io_error.hpp"
+
+namespace mhaprune::io {
+
+/// A whole file mapped read-only into memory (POSIX `mmap`), unmapped when the object dies.
+///
+/// Pages are read from disk only when touched, so opening a 10 GB checkpoint and looking at its
+/// header costs a few pages. An empty file is not an error here: it maps to an empty span (no
+/// `mmap` call, which would refuse a zero length) and the safetensors parser then reports the file
+/// as too short. The descriptor is closed right after mapping.
+///
+/// The mapping is private and read-only: nothing is ever written back. If another process
+/// truncates the file while it is mapped, touching the lost pages raises SIGBUS, as with any map;
+/// checkpoints are expected to stay put while they are read.
+class MappedFile {
+ public:
+  /// An object that maps nothing (size 0).
+  MappedFile() = default;
+
+  /// Maps `path`.
+  /// @throws io_error naming `path` and the system's reason if it cannot be opened, is not a
+  ///         regular file, or cannot be mapped.
+  explicit MappedFile(std::string path) : path_(std::move(path)) {
+    int fd;
+    do {
+      fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // never block on a FIFO
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) throw detail::system_failure(path_, "open for reading");
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      const int e = errno;
+      ::close(fd);
+      throw detail::system_failure(path_, "stat", e);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw io_error(mhaprune::detail::message(path_, ": not a regular file"));
+    }
+    if (static_cast<std::uintmax_t>(st.st_size) > std::numeric_limits<std::size_t>::max()) {
+      ::close(fd);
+      throw io_error(
+          mhaprune::detail::message(path_, ": file of ", st.st_size, " bytes is too large to map"));
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ != 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int e = errno;
+        ::close(fd);
+        throw detail::system_failure(path_, "map into memory", e);
+      }
+      data_ = static_cast<const std::byte*>(p);
+    }
+    ::close(fd);
+  }
+
+  ~MappedFile() { unmap(); }
+
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  MappedFile(MappedFile&& other) noexcept
+      : path_(std::move(other.path_)),
+        data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)) {}
+  MappedFile& operator=(MappedFile&& other) noexcept {
+    if (this != &other) {
+      unmap();
+      path_ = std::move(other.path_);
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+
+  /// The file's bytes; null for an empty file. Valid while this object lives (moves keep it valid).
+  const std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  ByteSpan bytes() const noexcept { return {data_, size_}; }
+  /// The path as given to the constructor, for messages.
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  void unmap() noexcept {
+    if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace mhaprune::io
