@@ -84,7 +84,6 @@ class Fixture {
     };
     const Index H = L.heads(), Hkv = L.kv_heads(), d = L.head_dim(), D = L.model_dim();
     const Index W = (H + 2 * Hkv) * d;
-    namespace layout = mhaprune::layout;
     fill(bo, D, 1);
     switch (kind) {
       case Kind::separate:
@@ -98,32 +97,32 @@ class Fixture {
         fill(slopes, H, 1);
         fill(sinks, H, 1);
         slopes = slopes.cwiseAbs();
-        block.add(layout::query(q)).add(layout::key(k)).add(layout::value(v)).add(layout::output(o));
-        block.add(layout::query_bias(bq)).add(layout::key_bias(bk)).add(layout::value_bias(bv));
-        block.add(layout::alibi_slopes(slopes)).add(layout::attention_sinks(sinks));
+        block.add(mhaprune::layout::query(q)).add(mhaprune::layout::key(k)).add(mhaprune::layout::value(v)).add(mhaprune::layout::output(o));
+        block.add(mhaprune::layout::query_bias(bq)).add(mhaprune::layout::key_bias(bk)).add(mhaprune::layout::value_bias(bv));
+        block.add(mhaprune::layout::alibi_slopes(slopes)).add(mhaprune::layout::attention_sinks(sinks));
         break;
       case Kind::concat:
         fill(qkv, W, D);
         fill(bqkv, W, 1);
         fill(o_rm, D, H * d);
-        block.add(layout::qkv_concat(qkv)).add(layout::qkv_concat_bias(bqkv)).add(layout::output(o_rm));
+        block.add(mhaprune::layout::qkv_concat(qkv)).add(mhaprune::layout::qkv_concat_bias(bqkv)).add(mhaprune::layout::output(o_rm));
         break;
       case Kind::grouped:
         fill(qkv, W, D);
         fill(bqkv_row, 1, W);
         fill(o, D, H * d);
-        block.add(layout::qkv_grouped(qkv)).add(layout::qkv_grouped_bias(bqkv_row)).add(layout::output(o));
+        block.add(mhaprune::layout::qkv_grouped(qkv)).add(mhaprune::layout::qkv_grouped_bias(bqkv_row)).add(mhaprune::layout::output(o));
         break;
       case Kind::concat_in_out:
         fill(qkv_io, D, W);
         fill(bqkv, W, 1);
         fill(o_io, H * d, D);
-        block.add(layout::qkv_concat(qkv_io).stored_as(Orientation::in_out))
-            .add(layout::qkv_concat_bias(bqkv))
-            .add(layout::output(o_io).stored_as(Orientation::in_out));
+        block.add(mhaprune::layout::qkv_concat(qkv_io).stored_as(Orientation::in_out))
+            .add(mhaprune::layout::qkv_concat_bias(bqkv))
+            .add(mhaprune::layout::output(o_io).stored_as(Orientation::in_out));
         break;
     }
-    block.add(layout::output_bias(bo));
+    block.add(mhaprune::layout::output_bias(bo));
   }
   Fixture(const Fixture&) = delete;
   Fixture& operator=(const Fixture&) = delete;

@@ -352,7 +352,6 @@ struct FaultyCriterion {
 
 /// A mask policy given as a function of the blocks.
 struct FnPolicy {
-  static constexpr const char* name = "fn";
   std::function<Selection(const std::vector<BlockScores>&)> f;
   Selection select(const std::vector<BlockScores>& blocks, double, const SelectionOptions&) const {
     return f(blocks);
