@@ -97,6 +97,23 @@ class MappedFile {
   /// The path as given to the constructor, for messages.
   const std::string& path() const noexcept { return path_; }
 
+  /// Tells the kernel this process is done with `range` (a span of `bytes()`) for now: its pages
+  /// leave this process's resident set, while the page cache keeps them, so touching them again is
+  /// cheap and reads the same bytes. Streaming a checkpoint layer by layer calls this after each
+  /// layer, so resident memory does not grow with the model. Only whole pages inside the range are
+  /// released; a range outside the map, or a failing `madvise`, is ignored (it is only advice).
+  void release(ByteSpan range) const noexcept {
+    if (data_ == nullptr || range.empty() || range.data() < data_ ||
+        range.data() + range.size() > data_ + size_) {
+      return;
+    }
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+    const std::uintptr_t first = (begin + page - 1) / page * page;
+    const std::uintptr_t last = (begin + range.size()) / page * page;
+    if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  }
+
  private:
   void unmap() noexcept {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);

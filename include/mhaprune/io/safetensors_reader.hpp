@@ -59,6 +59,15 @@ class SafetensorsReader {
   TensorView view(const TensorInfo& info) const { return TensorView(info, bytes(info), path()); }
   /// The raw bytes of a tensor of this reader's `tensors()`; no copy.
   ByteSpan bytes(const TensorInfo& info) const { return header_.bytes(info, file_.bytes()); }
+  /// Drops a tensor's pages from this process's resident memory (see `MappedFile::release`); its
+  /// views stay valid and read the same bytes if touched again.
+  /// A tensor of another reader is ignored.
+  void release(const TensorInfo& info) const noexcept {
+    const TensorInfo* own = header_.find(info.name);
+    if (own == nullptr) return;
+    file_.release(file_.bytes().subspan(static_cast<std::size_t>(header_.data_offset() + own->begin),
+                                        static_cast<std::size_t>(own->byte_size())));
+  }
 
  private:
   MappedFile file_;
