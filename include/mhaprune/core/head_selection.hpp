@@ -2,6 +2,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -71,6 +72,16 @@ class HeadMask {
 
   std::vector<bool> keep_;
 };
+
+namespace detail {
+/// Every call that takes a mask needs exactly one entry per current head of the block it names.
+inline void require_mask_covers(const HeadMask& mask, const std::string& block_name, Index heads) {
+  if (mask.heads() != heads) {
+    throw head_id_error(message("block \"", block_name, "\": the head mask has ", mask.heads(),
+                                " entries, the block has ", heads, " heads"));
+  }
+}
+}  // namespace detail
 
 /// What a removal took, as original ids.
 struct RemovedHeads {

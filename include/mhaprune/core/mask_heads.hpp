@@ -21,10 +21,7 @@ template <typename Scalar>
 void mask_heads(AttentionBlock<Scalar>& block, const HeadMask& mask) {
   block.validate();
   const HeadLayout& L = block.layout();
-  if (mask.heads() != L.heads()) {
-    throw head_id_error(detail::message("block \"", block.name(), "\": the head mask has ", mask.heads(),
-                                        " entries, the block has ", L.heads(), " heads"));
-  }
+  detail::require_mask_covers(mask, block.name(), L.heads());
   std::vector<char> kv_masked(static_cast<std::size_t>(L.kv_heads()), 1);
   for (Index h = 0; h < L.heads(); ++h)
     if (mask.keeps(h)) kv_masked[static_cast<std::size_t>(L.kv_head_of(h))] = 0;

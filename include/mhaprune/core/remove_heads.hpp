@@ -197,10 +197,7 @@ RemovedHeads remove_heads(AttentionBlock<Scalar>& block, const OriginalIds& head
 /// Removes the query heads a mask marks as removed. The mask must have one entry per current head.
 template <typename Scalar>
 RemovedHeads remove_heads(AttentionBlock<Scalar>& block, const HeadMask& mask) {
-  if (mask.heads() != block.layout().heads()) {
-    throw head_id_error(detail::message("block \"", block.name(), "\": the head mask has ", mask.heads(),
-                                        " entries, the block has ", block.layout().heads(), " heads"));
-  }
+  detail::require_mask_covers(mask, block.name(), block.layout().heads());
   return remove_heads(block, mask.removed());
 }
 
