@@ -518,3 +518,29 @@ TEST_CASE("MhaPruner hooks: without attach they do nothing; a bad attach keeps n
   CHECK(p.masks().empty());
   CHECK_FALSE(p.on_step_begin(0));
 }
+
+TEST_CASE("MhaPruner hooks: evidence one block rejects leaves the criterion's state unchanged for all",
+          "[pruner][hooks][atomic]") {
+  const HeadLayout L = HeadLayout::mha(4, 2, 8);
+  const auto specs = pruner_test::uniform_specs(2, L);
+  Model<float> model(specs, 91);
+  MhaPruner<mhaprune::SnipMomentum> p;
+  p.attach(model.blocks, 0.5);
+  std::mt19937 rng(5);
+  const BlockGradients good(L, std::vector<double>(4, 1.0), rng);
+  BlockGradients bad(L, std::vector<double>(4, 1.0), rng);
+  bad.q.conservativeResize(L.heads() * L.head_dim() - 1, L.model_dim());
+
+  EvidenceMap step1{{"layers.0", good.evidence()}, {"layers.1", good.evidence()}};
+  p.on_before_optimizer_step(step1);
+  REQUIRE(p.criterion().state("layers.0") != nullptr);
+  const auto state0 = *p.criterion().state("layers.0");
+
+  EvidenceMap step2{{"layers.0", good.evidence()}, {"layers.1", bad.evidence()}};
+  CHECK_THROWS_AS(p.on_before_optimizer_step(step2), mhaprune::error);
+  // The first block's running scores did not take step 2's update although its evidence was fine.
+  const auto& after = *p.criterion().state("layers.0");
+  CHECK(after.steps == state0.steps);
+  CHECK(after.sums == state0.sums);
+  CHECK(after.elements == state0.elements);
+}

@@ -158,14 +158,18 @@ class MhaPruner {
 
   /// After the backward pass, before the optimizer step: feeds this step's evidence to the criterion
   /// (`update` for the ones that accumulate) and keeps each block's scores for the next pruning step.
+  /// A criterion that keeps state is updated on a copy that replaces it only when every block
+  /// succeeded, so evidence that one block rejects leaves the pruner as it was (when the criterion
+  /// is copyable; otherwise the blocks before the failing one keep their update).
   void on_before_optimizer_step(const EvidenceMap& evidence = {}) {
-    std::vector<Eigen::VectorXd> next;
-    for (Block* b : attached_) {
-      const Evidence& ev = evidence_for(evidence, b->name());
-      update_criterion(criterion_, *b, ev);
-      next.push_back(score_heads(criterion_, *b, ev));
+    if constexpr (std::is_copy_constructible_v<CriterionT> && std::is_move_assignable_v<CriterionT>) {
+      CriterionT updated = criterion_;
+      std::vector<Eigen::VectorXd> next = update_and_score(updated, evidence);
+      criterion_ = std::move(updated);
+      cached_scores_ = std::move(next);
+    } else {
+      cached_scores_ = update_and_score(criterion_, evidence);
     }
-    cached_scores_ = std::move(next);
   }
 
   /// After the optimizer step: zeroes the masked heads again (the optimizer may have moved them).
@@ -220,6 +224,16 @@ class MhaPruner {
           throw error(detail::message("two blocks are named \"", list[i]->name(),
                                       "\"; the pruner and its report need distinct names"));
         }
+  }
+
+  std::vector<Eigen::VectorXd> update_and_score(CriterionT& criterion, const EvidenceMap& evidence) const {
+    std::vector<Eigen::VectorXd> scores;
+    for (Block* b : attached_) {
+      const Evidence& ev = evidence_for(evidence, b->name());
+      update_criterion(criterion, *b, ev);
+      scores.push_back(score_heads(criterion, *b, ev));
+    }
+    return scores;
   }
 
   static const Evidence& evidence_for(const EvidenceMap& evidence, const std::string& name) {
