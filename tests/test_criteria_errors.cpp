@@ -147,7 +147,7 @@ TEST_CASE("names: unknown criterion, unknown reduction, duplicate registration",
   CHECK_THROWS_WITH(
       mhaprune::criterion_from_name("magnitud"),
       Contains("unknown criterion \"magnitud\"") && Contains("fisher, fluctuation, gradient, magnitude, "
-                                                             "random, snip, snip_momentum, taylor, "
+                                                             "obs, random, snip, snip_momentum, taylor, "
                                                              "wanda_sp"));
   CHECK_THROWS_WITH(mhaprune::CriterionRegistry().make("magnitude"), Contains("none registered"));
 

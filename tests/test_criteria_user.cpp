@@ -205,8 +205,8 @@ TEST_CASE("AnyCriterion: holds any criterion, copies its state, forwards every s
 
 TEST_CASE("registry: every built-in by name, with options", "[criteria][registry]") {
   const CriterionRegistry reg = CriterionRegistry::with_builtins();
-  CHECK(reg.names() == std::vector<std::string>{"fisher", "fluctuation", "gradient", "magnitude", "random",
-                                                "snip", "snip_momentum", "taylor", "wanda_sp"});
+  CHECK(reg.names() == std::vector<std::string>{"fisher", "fluctuation", "gradient", "magnitude", "obs",
+                                                "random", "snip", "snip_momentum", "taylor", "wanda_sp"});
   Separate<float> a("layers.0", layout_a(), weights_a());
   const Weights gd = gradients_a();
   const RowMat<float> q = gd.q.cast<float>(), k = gd.k.cast<float>(), v = gd.v.cast<float>(),

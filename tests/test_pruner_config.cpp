@@ -284,7 +284,7 @@ struct BadConfig {
 TEST_CASE("config_from_json: bad configs throw config_error naming the key and what is allowed",
           "[pruner][config]") {
   const std::string criteria =
-      "fisher, fluctuation, gradient, magnitude, random, snip, snip_momentum, taylor, wanda_sp";
+      "fisher, fluctuation, gradient, magnitude, obs, random, snip, snip_momentum, taylor, wanda_sp";
   const std::vector<BadConfig> table{
       // Unknown key: lists the valid ones.
       {R"({"target_sparsty": 0.3})",

@@ -5,6 +5,7 @@
 
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/calibration/collect.hpp"
+#include "mhaprune/compensation/compensate.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/core/compact.hpp"
 #include "mhaprune/core/head_layout.hpp"

@@ -16,6 +16,7 @@
 #include "mhaprune/criteria/group_scores.hpp"
 #include "mhaprune/criteria/lambda_criterion.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
+#include "mhaprune/criteria/obs.hpp"
 #include "mhaprune/criteria/output_channels.hpp"
 #include "mhaprune/criteria/random.hpp"
 #include "mhaprune/criteria/reduction.hpp"

@@ -15,6 +15,7 @@
 #include "mhaprune/criteria/fluctuation.hpp"
 #include "mhaprune/criteria/gradient.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
+#include "mhaprune/criteria/obs.hpp"
 #include "mhaprune/criteria/random.hpp"
 #include "mhaprune/criteria/reduction.hpp"
 #include "mhaprune/criteria/role_weights.hpp"
@@ -43,7 +44,7 @@ using CriterionFactory = std::function<AnyCriterion(const CriterionOptions&)>;
 /// Names → criteria, for configuration-driven use.
 ///
 /// `with_builtins()` knows "magnitude", "gradient", "snip", "snip_momentum", "taylor", "fisher",
-/// "wanda_sp", "fluctuation" and "random"; `add` registers more (a user's class or lambda wrapped in
+/// "wanda_sp", "fluctuation", "random" and "obs"; `add` registers more (a user's class or lambda wrapped in
 /// an `AnyCriterion`). Names are listed in sorted order, so messages do not depend on registration order.
 /// Not thread-safe for concurrent `add`; concurrent `make` calls are fine.
 class CriterionRegistry {
@@ -68,6 +69,7 @@ class CriterionRegistry {
     r.add("wanda_sp", [](const CriterionOptions&) { return AnyCriterion(WandaSp{}); });
     r.add("fluctuation", [](const CriterionOptions&) { return AnyCriterion(Fluctuation{}); });
     r.add("random", [](const CriterionOptions& o) { return AnyCriterion(Random(o.seed)); });
+    r.add("obs", [](const CriterionOptions&) { return AnyCriterion(Obs{}); });
     return r;
   }
 

@@ -1,0 +1,209 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Eigen/Core>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mhaprune/calibration/activation_stats.hpp"
+#include "mhaprune/compensation/bias.hpp"
+#include "mhaprune/compensation/checked_stats.hpp"
+#include "mhaprune/compensation/errors.hpp"
+#include "mhaprune/compensation/lsq.hpp"
+#include "mhaprune/compensation/method.hpp"
+#include "mhaprune/compensation/obs.hpp"
+#include "mhaprune/compensation/output_access.hpp"
+#include "mhaprune/compensation/scale.hpp"
+#include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/head_selection.hpp"
+#include "mhaprune/core/remove_heads.hpp"
+#include "mhaprune/error.hpp"
+
+namespace mhaprune {
+
+namespace detail {
+
+/// O's new columns `[D, H*d]` (only the kept heads' columns matter) and O's new bias, computed in
+/// double from O, its bias (when the block has one; else zero) and the statistics.
+struct CompensatedOutput {
+  Eigen::MatrixXd weight;
+  std::optional<Eigen::VectorXd> bias;  ///< set when the method shifted the bias
+};
+
+inline CompensatedOutput compensate_output(Eigen::MatrixXd W, const Eigen::VectorXd& bias,
+                                           const ActivationStats& stats, const std::vector<char>& keep,
+                                           Index d, const CompensationOptions& options) {
+  std::vector<Index> kept_heads, removed_heads, kept, removed;
+  for (std::size_t h = 0; h < keep.size(); ++h) {
+    (keep[h] ? kept_heads : removed_heads).push_back(static_cast<Index>(h));
+    for (Index a = 0; a < d; ++a) (keep[h] ? kept : removed).push_back(static_cast<Index>(h) * d + a);
+  }
+  CompensatedOutput out;
+  switch (options.method) {
+    case CompensationMethod::none:
+      break;
+    case CompensationMethod::bias:
+      out.bias = bias + bias_shift(W, stats.mean(), removed);
+      break;
+    case CompensationMethod::scale: {
+      const Eigen::VectorXd s =
+          kept_head_scales(head_output_gram(W, second_moments(stats), d), kept_heads, options.scale_ridge);
+      for (std::size_t i = 0; i < kept_heads.size(); ++i)
+        W.middleCols(kept_heads[i] * d, d) *= s(static_cast<Index>(i));
+      break;
+    }
+    case CompensationMethod::lsq: {
+      const Eigen::MatrixXd W_K =
+          lsq_refit(W, second_moments(stats), kept, removed, options.lambda, options.ridge_target);
+      for (std::size_t j = 0; j < kept.size(); ++j) W.col(kept[j]) = W_K.col(static_cast<Index>(j));
+      break;
+    }
+    case CompensationMethod::bias_lsq: {
+      // The best affine refit: fit the centred parts, then carry the means in the bias:
+      // b' = b + O μ - O_K' μ_K.
+      const Eigen::VectorXd& mu = stats.mean();
+      const Eigen::MatrixXd W_K =
+          lsq_refit(W, covariance(stats), kept, removed, options.lambda, options.ridge_target);
+      Eigen::VectorXd b = bias + W * mu;
+      for (std::size_t j = 0; j < kept.size(); ++j) {
+        W.col(kept[j]) = W_K.col(static_cast<Index>(j));
+        b -= W.col(kept[j]) * mu(kept[j]);
+      }
+      out.bias = std::move(b);
+      break;
+    }
+    case CompensationMethod::obs: {
+      Eigen::MatrixXd Hinv = damped_inverse(second_moments(stats), options.lambda);
+      obs_remove_heads(W, Hinv, d, removed_heads);
+      break;
+    }
+  }
+  out.weight = std::move(W);
+  return out;
+}
+
+/// Current positions of heads named by original id; the same check and message as `remove_heads`.
+template <typename Scalar>
+Positions current_positions(const AttentionBlock<Scalar>& block, const OriginalIds& heads) {
+  std::vector<Index> positions;
+  positions.reserve(heads.ids.size());
+  for (Index id : heads.ids) {
+    const Index p = block.position_of(id);
+    if (p < 0) {
+      throw head_id_error(
+          message("block \"", block.name(), "\": original head ", id,
+                  id < 0 || id >= block.original_heads()
+                      ? message(" does not exist (the block had ", block.original_heads(), " heads)")
+                      : std::string(" was already removed"),
+                  "; present: ", list_string(block.head_ids())));
+    }
+    positions.push_back(p);
+  }
+  return Positions(std::move(positions));
+}
+
+}  // namespace detail
+
+/// Removes query heads (current positions) from a block and compensates for them from statistics of
+/// O's input, so that the pruned block's output stays close to the unpruned one's on data like the
+/// calibration data (see `CompensationMethod` for the methods and what each needs).
+///
+/// @tparam Scalar the block's element type (float, double, Eigen::half, Eigen::bfloat16). Everything
+///         is computed in double and each changed element is rounded to Scalar once.
+/// @param block any layout; O is found by its `Role::output` segments (a Linear `[D, H*d]` or a
+///        Conv1D stored `[H*d, D]`); its bias, when bound (`layout::output_bias`), receives bias shifts.
+/// @param heads positions of the query heads to remove. With grouped-query attention the removal must
+///        leave equal groups (as `remove_heads`); compensation works per query head.
+/// @param o_input statistics of O's input over the calibration tokens: exactly the block's CURRENT
+///        H*d channels (column h*d + a = channel a of current head h, as `reference::head_outputs`),
+///        count > 0, and the Gram matrix for scale, lsq, bias+lsq and obs. nullptr only for `none`.
+/// @returns the removed original ids and, when the method shifted the bias of a block that has no O
+///        bias tensor, that bias (`created_bias`, size D) for the caller to store (the block's output
+///        is only compensated once it is added).
+/// @throws head_id_error, removal_error and what `AttentionBlock::validate` throws, as `remove_heads`;
+///         compensation_error for bad options, unusable statistics (see `compensation_error`), a failed
+///         factorisation, or a result that does not fit Scalar (e.g. beyond half's ±65504).
+/// Strong guarantee: everything is checked and computed before the first write; on any throw
+/// (std::bad_alloc included) the block's tensors are unchanged, bit for bit. Method `none` is exactly
+/// `remove_heads` and ignores the statistics. Removing no heads changes nothing.
+/// Cost (C = H*d, D = model width): bias O(D·C); lsq one C'×C' Cholesky and a solve with D right-hand
+/// sides (C' = kept channels); scale one C²·D rank update; obs one C×C inverse and C²·d per head.
+template <typename Scalar>
+CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, const Positions& heads,
+                                             const ActivationStats* o_input,
+                                             const CompensationOptions& options) {
+  detail::check_compensation_options(options);
+  RemovalPlan plan = plan_removal(block, heads);
+  CompensationOutcome outcome;
+  if (options.method == CompensationMethod::none) {
+    outcome.removed = apply_removal(block, std::move(plan));
+    return outcome;
+  }
+  const ActivationStats& stats = detail::check_compensation_stats(block, o_input, options.method);
+  if (plan.empty()) return outcome;
+
+  const HeadLayout& L = block.layout();
+  std::vector<char> keep(static_cast<std::size_t>(L.heads()), 1);
+  for (Index h : heads.ids) keep[static_cast<std::size_t>(h)] = 0;
+  const std::optional<Eigen::VectorXd> bias = detail::read_output_bias(block);
+  detail::CompensatedOutput out = detail::compensate_output(
+      detail::read_output_weight(block), bias.value_or(Eigen::VectorXd::Zero(L.model_dim())), stats, keep,
+      L.head_dim(), options);
+
+  // Everything written must fit Scalar (half tops out at 65504): check before the first write.
+  const auto check_range = [&](const auto& values, const char* what) {
+    const Index bad = detail::first_unrepresentable<Scalar>(values);
+    if (bad < 0) return;
+    throw compensation_error(detail::message("compensation \"", to_string(options.method), "\": block \"",
+                                             block.name(), "\": the compensated ", what, " holds ",
+                                             values(bad % values.rows(), bad / values.rows()),
+                                             ", which the block's element type cannot hold (largest finite ",
+                                             detail::largest_finite<Scalar>(), "); nothing was changed"));
+  };
+  for (Index h = 0; h < L.heads(); ++h) {
+    if (keep[static_cast<std::size_t>(h)])
+      check_range(out.weight.middleCols(h * L.head_dim(), L.head_dim()), "O weight");
+  }
+  if (out.bias) check_range(*out.bias, "O bias");
+
+  // Commit: nothing below throws.
+  detail::write_output_columns(block, out.weight, keep);
+  if (out.bias) {
+    if (bias) {
+      detail::write_output_bias(block, *out.bias);
+    } else {
+      outcome.created_bias = std::move(*out.bias);
+    }
+  }
+  outcome.removed = apply_removal(block, std::move(plan));
+  return outcome;
+}
+
+/// As above, with the heads named by original id (see `OriginalIds`); throws `head_id_error` for an
+/// id that never existed or was already removed, before anything else.
+template <typename Scalar>
+CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, const OriginalIds& heads,
+                                             const ActivationStats& o_input,
+                                             const CompensationOptions& options) {
+  return remove_heads_compensated(block, detail::current_positions(block, heads), &o_input, options);
+}
+
+/// As above, with the statistics optional (nullptr: only method `none` works).
+template <typename Scalar>
+CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, const OriginalIds& heads,
+                                             const ActivationStats* o_input,
+                                             const CompensationOptions& options) {
+  return remove_heads_compensated(block, detail::current_positions(block, heads), o_input, options);
+}
+
+/// As above, with positions and statistics by reference.
+template <typename Scalar>
+CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, const Positions& heads,
+                                             const ActivationStats& o_input,
+                                             const CompensationOptions& options) {
+  return remove_heads_compensated(block, heads, &o_input, options);
+}
+
+}  // namespace mhaprune
