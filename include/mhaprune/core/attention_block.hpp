@@ -52,6 +52,26 @@ class AttentionBlock {
     std::iota(kv_head_ids_.begin(), kv_head_ids_.end(), Index{0});
   }
 
+  /// A block that already lost heads before (a checkpoint that mhaprune or Hugging Face's
+  /// `prune_heads` wrote): `head_ids` and `kv_head_ids` are the original ids of the heads present,
+  /// one per current query / key-value head of `layout`, and `original_heads`/`original_kv_heads`
+  /// the counts of the unpruned model. Later removals keep naming heads by these ids.
+  ///
+  /// Throws `head_id_error` unless the ids are ascending, distinct, in `[0, original)`, as many
+  /// as the layout's heads, and consistent with grouped-query attention: the original model's
+  /// query heads per key/value head (`original_heads / original_kv_heads`, which must divide) and
+  /// the current ones put each query head in the group of its original key/value head.
+  AttentionBlock(std::string name, HeadLayout layout, std::vector<Index> head_ids,
+                 std::vector<Index> kv_head_ids, Index original_heads, Index original_kv_heads)
+      : name_(std::move(name)),
+        layout_(layout),
+        original_heads_(original_heads),
+        original_kv_heads_(original_kv_heads),
+        head_ids_(std::move(head_ids)),
+        kv_head_ids_(std::move(kv_head_ids)) {
+    check_original_ids();
+  }
+
   /// Binds one tensor after checking it against the current layout; on error nothing is bound.
   AttentionBlock& add(TensorSpec<Scalar> spec) {
     tensors_.push_back(check(std::move(spec)));
@@ -93,6 +113,44 @@ class AttentionBlock {
 
  private:
   friend struct detail::BlockAccess;
+
+  void check_original_ids() const {
+    const auto fail = [this](auto&&... parts) {
+      return head_id_error(
+          detail::message("block \"", name_, "\": ", std::forward<decltype(parts)>(parts)...));
+    };
+    if (original_heads_ <= 0 || original_kv_heads_ <= 0 || original_heads_ % original_kv_heads_ != 0) {
+      throw fail("original counts ", original_heads_, " query and ", original_kv_heads_,
+                 " key/value heads: both must be positive and the second divide the first");
+    }
+    const auto check_list = [&](const std::vector<Index>& ids, Index current, Index original,
+                                const char* what) {
+      if (static_cast<Index>(ids.size()) != current) {
+        throw fail(ids.size(), " original ", what, " head ids for ", current, " current ", what, " heads");
+      }
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (ids[i] < 0 || ids[i] >= original) {
+          throw fail("original ", what, " head id ", ids[i], " is outside [0, ", original, ")");
+        }
+        if (i > 0 && ids[i] <= ids[i - 1]) {
+          throw fail("original ", what, " head ids must be ascending and distinct, got ", ids[i - 1],
+                     " before ", ids[i]);
+        }
+      }
+    };
+    check_list(head_ids_, layout_.heads(), original_heads_, "query");
+    check_list(kv_head_ids_, layout_.kv_heads(), original_kv_heads_, "key/value");
+    const Index original_group = original_heads_ / original_kv_heads_;
+    for (Index p = 0; p < layout_.heads(); ++p) {
+      const Index id = head_ids_[static_cast<std::size_t>(p)];
+      const Index kv = kv_head_ids_[static_cast<std::size_t>(layout_.kv_head_of(p))];
+      if (id / original_group != kv) {
+        throw fail("query head ", id, " (position ", p, ") reads original key/value head ",
+                   id / original_group, ", but its group at position ", layout_.kv_head_of(p),
+                   " is original key/value head ", kv);
+      }
+    }
+  }
 
   std::string where(const std::string& tensor) const {
     return detail::message("block \"", name_, "\", tensor \"", tensor, "\"");

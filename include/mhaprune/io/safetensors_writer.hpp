@@ -98,7 +98,55 @@ void emit_strided(const StridedSource<Scalar>& s, Dtype dtype, TempFile& out) {
   }
 }
 
+/// Where the elements of an Eigen object with storage are, as `emit_strided` reads them.
+template <typename Derived>
+StridedSource<typename Derived::Scalar> strided_source(const Derived& values) {
+  StridedSource<typename Derived::Scalar> source{values.data(), values.rows(), values.cols(), 0, 0};
+  if constexpr (bool(Derived::IsRowMajor)) {
+    source.row_stride = values.outerStride();
+    source.col_stride = values.innerStride();
+  } else {
+    source.row_stride = values.innerStride();
+    source.col_stride = values.outerStride();
+  }
+  return source;
+}
+
 }  // namespace detail
+
+/// Where a streamed tensor (`SafetensorsWriter::add_streamed`) writes its bytes while the file is
+/// written: a thin handle on the file, valid only during the call that receives it.
+class ByteSink {
+ public:
+  /// Appends raw bytes.
+  void append(const void* data, std::size_t size) { file_->append(data, size); }
+
+  /// Appends the elements of an Eigen object with storage (float, double, Eigen::half or
+  /// Eigen::bfloat16) in row-major order, stored as `stored_as` (F64, F32, F16 or BF16; narrowing
+  /// rounds once to nearest even), in bounded chunks.
+  /// @throws unsupported_dtype_error if `stored_as` is not one of those four.
+  template <typename Derived>
+  void append_values(const Eigen::DenseBase<Derived>& values, Dtype stored_as) {
+    static_assert(
+        detail::is_io_scalar_v<typename Derived::Scalar>,
+        "ByteSink::append_values: the scalar must be float, double, Eigen::half or Eigen::bfloat16");
+    static_assert(bool(Derived::Flags & Eigen::DirectAccessBit),
+                  "ByteSink::append_values: pass an Eigen object with storage");
+    if (!is_convertible(stored_as)) {
+      throw unsupported_dtype_error(mhaprune::detail::message(
+          file_->final_path(), ": cannot store Eigen data as ", to_string(stored_as)));
+    }
+    detail::emit_strided(detail::strided_source(values.derived()), stored_as, *file_);
+  }
+
+  /// Bytes of the whole file written so far.
+  std::uint64_t written() const noexcept { return file_->written(); }
+
+ private:
+  friend class SafetensorsWriter;
+  explicit ByteSink(detail::TempFile& file) noexcept : file_(&file) {}
+  detail::TempFile* file_;
+};
 
 /// Collects tensors, then writes them as one safetensors file (`write`) or as a sharded checkpoint
 /// (`write_sharded`, in sharded.hpp).
@@ -187,6 +235,25 @@ class SafetensorsWriter {
            std::optional<Shape> shape = std::nullopt) {
     auto owned = std::make_shared<Derived>(values.derived());
     add_eigen(std::move(name), *owned, stored_as, std::move(shape), owned);
+  }
+
+  /// Adds a tensor whose bytes are produced only when the file is written: `emit` is called once
+  /// per `write` (or per shard, for `write_sharded`), in file order, and must append exactly
+  /// `product(shape) × bits(dtype) / 8` bytes to the sink. This lets a caller compute a tensor,
+  /// write it and free it before the next one is computed, so memory does not grow with the
+  /// number of tensors. Whatever `emit` throws aborts the write (nothing is left behind).
+  /// @throws io_error as the raw overload (name, size overflow).
+  void add_streamed(std::string name, Dtype dtype, Shape shape, std::function<void(ByteSink&)> emit) {
+    check_name(name);
+    if (!emit) {
+      throw io_error(mhaprune::detail::message("SafetensorsWriter::add_streamed: tensor ",
+                                               detail::quoted(name), ": no function to produce its bytes"));
+    }
+    const std::uint64_t size = byte_size_of(name, dtype, shape);
+    push(std::move(name), dtype, std::move(shape), size, [emit = std::move(emit)](detail::TempFile& out) {
+      ByteSink sink(out);
+      emit(sink);
+    });
   }
 
   /// Replaces the `__metadata__` map (written only if not empty; keys in sorted order).
@@ -292,14 +359,7 @@ class SafetensorsWriter {
       }
     }
     const std::uint64_t size = byte_size_of(name, stored_as, *shape);
-    detail::StridedSource<Scalar> source{values.data(), values.rows(), values.cols(), 0, 0};
-    if constexpr (bool(Derived::IsRowMajor)) {
-      source.row_stride = values.outerStride();
-      source.col_stride = values.innerStride();
-    } else {
-      source.row_stride = values.innerStride();
-      source.col_stride = values.outerStride();
-    }
+    const detail::StridedSource<Scalar> source = detail::strided_source(values);
     push(std::move(name), stored_as, std::move(*shape), size,
          [source, stored_as, keep_alive](detail::TempFile& out) {
            detail::emit_strided(source, stored_as, out);

@@ -1,0 +1,277 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The command line: three subcommands and their options, and the PrunerConfig they describe. Kept
+// apart from main.cpp so the option tree and the flag -> config mapping can be tested without a model.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "exit_codes.hpp"
+#include "mhaprune/compensation/method.hpp"
+#include "mhaprune/criteria/registry.hpp"
+#include "mhaprune/pruner/config.hpp"
+#include "mhaprune/version.hpp"
+
+namespace mhaprune_cli {
+
+/// Options of `inspect`.
+struct InspectArgs {
+  std::string model, preset;
+  std::string json;  ///< "" = table on stdout; "-" = JSON on stdout; else a JSON file
+};
+
+/// Options that shape the PrunerConfig. Each flag overrides the same key of --config when given;
+/// `given` records which were.
+struct ConfigArgs {
+  std::string config_file;
+  double sparsity = 0.0;
+  std::string scope, criterion, reduce, gqa_mode, normalization;
+  mhaprune::Index min_heads = 1, round_to = 1;
+  double max_ratio = 1.0;
+  std::uint64_t seed = 0;
+  bool exact_target = false;
+  std::vector<const CLI::Option*> given_options;  ///< filled by `add_config_options`
+};
+
+/// Options of `score`.
+struct ScoreArgs {
+  std::string model, preset, stats, heatmap;
+  std::string json;  ///< as InspectArgs::json
+  bool quiet = false;
+  ConfigArgs config;
+};
+
+/// Options of `prune`.
+struct PruneArgs {
+  std::string model, output, preset, stats, heads, report, heatmap;
+  std::string compensate = "none";
+  double compensate_lambda = 1e-3;
+  bool force = false, quiet = false, no_sync = false;
+  ConfigArgs config;
+  const CLI::Option* sparsity_option = nullptr;
+  const CLI::Option* heads_option = nullptr;
+};
+
+/// Which subcommand ran, and its options.
+struct CommandLine {
+  InspectArgs inspect;
+  ScoreArgs score;
+  PruneArgs prune;
+  CLI::App* inspect_cmd = nullptr;
+  CLI::App* score_cmd = nullptr;
+  CLI::App* prune_cmd = nullptr;
+};
+
+namespace detail {
+
+inline CLI::Option* track(ConfigArgs& c, CLI::Option* o) {
+  c.given_options.push_back(o);
+  return o;
+}
+
+/// --criterion, --reduce and --seed: what scoring needs (both score and prune).
+inline void add_criterion_options(CLI::App& cmd, ConfigArgs& c) {
+  const mhaprune::PrunerConfig defaults;
+  c.criterion = defaults.criterion_type;
+  c.reduce = defaults.criterion_reduce_type;
+  track(c, cmd.add_option("--criterion", c.criterion, "Head importance criterion")
+               ->check(CLI::IsMember(mhaprune::criterion_registry().names()))
+               ->capture_default_str()
+               ->option_text("NAME"));
+  track(c, cmd.add_option("--reduce", c.reduce, "How a head's element scores are combined")
+               ->check(CLI::IsMember({"mean", "sum", "max", "l2"}))
+               ->capture_default_str()
+               ->option_text("mean|sum|max|l2"));
+  track(c, cmd.add_option("--seed", c.seed, "Seed of the random criterion")->capture_default_str());
+  cmd.add_option("--config", c.config_file,
+                 "Pruner config JSON (the library's PrunerConfig keys); flags given override its keys")
+      ->check(CLI::ExistingFile)
+      ->option_text("FILE");
+}
+
+/// The selection flags of prune.
+inline void add_selection_options(CLI::App& cmd, ConfigArgs& c) {
+  const mhaprune::PrunerConfig defaults;
+  c.scope = defaults.pruning_scope;
+  c.gqa_mode = defaults.gqa_mode;
+  c.normalization = defaults.normalization;
+  c.min_heads = defaults.min_heads;
+  c.round_to = defaults.round_to;
+  c.max_ratio = defaults.max_sparsity_ratio_per_op;
+  track(c, cmd.add_option("--scope", c.scope, "Rank heads across all layers or within each layer")
+               ->check(CLI::IsMember({"global", "local"}))
+               ->capture_default_str()
+               ->option_text("global|local"));
+  track(c, cmd.add_option("--min-heads", c.min_heads, "Heads every layer keeps at least")
+               ->check(CLI::Range(mhaprune::Index{1}, mhaprune::Index{1} << 30))
+               ->capture_default_str());
+  track(c, cmd.add_option("--round-to", c.round_to, "Heads kept per layer: a multiple of this")
+               ->check(CLI::Range(mhaprune::Index{1}, mhaprune::Index{1} << 30))
+               ->capture_default_str());
+  track(c, cmd.add_option("--gqa-mode", c.gqa_mode, "How grouped-query layers lose heads")
+               ->check(CLI::IsMember({"uniform_per_group", "whole_groups"}))
+               ->capture_default_str()
+               ->option_text("uniform_per_group|whole_groups"));
+  track(c,
+        cmd.add_option("--normalization", c.normalization, "Per-layer score scaling before a global ranking")
+            ->check(CLI::IsMember({"none", "l2", "standardize"}))
+            ->capture_default_str()
+            ->option_text("none|l2|standardize"));
+  track(c, cmd.add_option("--max-ratio-per-layer", c.max_ratio, "Fraction of a layer's heads that may go")
+               ->check(CLI::Range(0.0, 1.0))
+               ->capture_default_str()
+               ->option_text("R"));
+  track(c, cmd.add_flag("--exact-target", c.exact_target,
+                        "Fail (exit 4) instead of removing fewer heads than --sparsity asks"));
+}
+
+/// "a, b, c" -> "a|b|c", for option texts.
+inline std::string bar_separated(std::string list) {
+  for (std::size_t at; (at = list.find(", ")) != std::string::npos;) list.replace(at, 2, "|");
+  return list;
+}
+
+inline nlohmann::json read_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw usage_error("--config " + path + ": cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw usage_error("--config " + path + ": not valid JSON: " + e.what());
+  }
+}
+
+}  // namespace detail
+
+/// The PrunerConfig the options describe: --config's keys, then every flag that was given.
+/// @throws usage_error for a --config file that cannot be read or parsed; mhaprune::config_error for
+///         bad keys or values (from `config_from_json`, which also checks the merged result).
+inline mhaprune::PrunerConfig make_config(const ConfigArgs& a) {
+  mhaprune::PrunerConfig c;
+  if (!a.config_file.empty()) c = mhaprune::config_from_json(detail::read_config_file(a.config_file));
+  const auto given = [&](const char* flag) {
+    for (const CLI::Option* o : a.given_options)
+      if (o->check_name(flag)) return o->count() > 0;
+    return false;
+  };
+  if (given("--sparsity")) c.target_sparsity = a.sparsity;
+  if (given("--scope")) c.pruning_scope = a.scope;
+  if (given("--criterion")) c.criterion_type = a.criterion;
+  if (given("--reduce")) c.criterion_reduce_type = a.reduce;
+  if (given("--seed")) c.seed = a.seed;
+  if (given("--min-heads")) c.min_heads = a.min_heads;
+  if (given("--round-to")) c.round_to = a.round_to;
+  if (given("--gqa-mode")) c.gqa_mode = a.gqa_mode;
+  if (given("--normalization")) c.normalization = a.normalization;
+  if (given("--max-ratio-per-layer")) c.max_sparsity_ratio_per_op = a.max_ratio;
+  if (given("--exact-target")) c.exact_target = a.exact_target;
+  return mhaprune::config_from_json(nlohmann::json(c));
+}
+
+/// Builds the whole option tree into `app`; the values land in `cl`, which must outlive parsing.
+inline void define_command_line(CLI::App& app, CommandLine& cl) {
+  app.description("mhaprune " MHAPRUNE_VERSION_STRING
+                  ": remove attention heads from a Hugging Face-style safetensors checkpoint");
+  app.set_version_flag("--version", MHAPRUNE_VERSION_STRING);
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 2 usage error, 3 bad input (unreadable or corrupt model, config, preset or "
+      "stats), 4 the pruning constraints cannot be met.\nRun 'mhaprune COMMAND --help' for a "
+      "command's options.");
+
+  CLI::App* inspect = app.add_subcommand("inspect",
+                                         "Show the detected architecture, blocks, head counts, "
+                                         "dtypes and parameter counts");
+  inspect->add_option("MODEL", cl.inspect.model, "Checkpoint directory, safetensors file or index")
+      ->required();
+  inspect->add_option("--json", cl.inspect.json, "Write JSON instead of a table (to FILE, or stdout if none)")
+      ->expected(0, 1)
+      ->default_str("-")
+      ->option_text("[FILE]");
+  inspect->add_option("--preset", cl.inspect.preset, "Architecture preset JSON for an unknown model")
+      ->option_text("FILE");
+  cl.inspect_cmd = inspect;
+
+  CLI::App* score =
+      app.add_subcommand("score", "Score every head; nothing is removed or written but reports");
+  score->add_option("MODEL", cl.score.model, "Checkpoint directory, safetensors file or index")->required();
+  detail::add_criterion_options(*score, cl.score.config);
+  score->add_option("--stats", cl.score.stats, "Calibration statistics (safetensors) for activation criteria")
+      ->option_text("FILE");
+  score->add_option("--json", cl.score.json, "Write the report JSON (to FILE, or stdout if none)")
+      ->expected(0, 1)
+      ->default_str("-")
+      ->option_text("[FILE]");
+  score->add_option("--heatmap", cl.score.heatmap, "Write an SVG heatmap of the scores")->option_text("FILE");
+  score->add_option("--preset", cl.score.preset, "Architecture preset JSON for an unknown model")
+      ->option_text("FILE");
+  score->add_flag("-q,--quiet", cl.score.quiet, "No progress on stderr");
+  cl.score_cmd = score;
+
+  CLI::App* prune = app.add_subcommand("prune", "Remove heads and write a smaller checkpoint");
+  PruneArgs& p = cl.prune;
+  prune->add_option("MODEL", p.model, "Checkpoint directory, safetensors file or index")->required();
+  prune->add_option("-o,--output", p.output, "Output directory (must not exist, unless --force)")
+      ->required()
+      ->option_text("DIR");
+  p.sparsity_option = detail::track(
+      p.config, prune->add_option("--sparsity", p.config.sparsity, "Fraction of all heads to remove")
+                    ->check(CLI::Range(0.0, 1.0))
+                    ->option_text("R"));
+  p.heads_option = prune
+                       ->add_option("--heads", p.heads,
+                                    "Heads to remove instead of a sparsity: LAYER:ID,ID;LAYER:ID (layer = "
+                                    "block index in model order, ids = original head ids)")
+                       ->option_text("SPEC");
+  prune->get_option("--heads")->excludes(prune->get_option("--sparsity"));
+  detail::add_selection_options(*prune, p.config);
+  detail::add_criterion_options(*prune, p.config);
+  prune
+      ->add_option("--stats", p.stats,
+                   "Calibration statistics (safetensors) for activation criteria and "
+                   "compensation")
+      ->option_text("FILE");
+  prune
+      ->add_option("--compensate", p.compensate,
+                   "Adjust the O projection for the removed heads (needs --stats "
+                   "unless none)")
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            try {
+              mhaprune::parse_compensation(name);
+              return std::string();
+            } catch (const mhaprune::config_error& e) {
+              return std::string(e.what());
+            }
+          },
+          "METHOD"))
+      ->capture_default_str()
+      ->option_text(detail::bar_separated(mhaprune::compensation_names()));
+  prune->add_option("--compensate-lambda", p.compensate_lambda, "Ridge of lsq/obs, relative to mean(diag G)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  prune->add_option("--report", p.report, "Write the report JSON")->option_text("FILE");
+  prune->add_option("--heatmap", p.heatmap, "Write an SVG heatmap of the scores and removed heads")
+      ->option_text("FILE");
+  prune->add_option("--preset", p.preset, "Architecture preset JSON for an unknown model")
+      ->option_text("FILE");
+  prune->add_flag("--force", p.force, "Replace an existing output directory and report files");
+  prune->add_flag("--no-sync", p.no_sync,
+                  "Skip fsync before the final rename (faster; a crash may lose the "
+                  "output, never the input)");
+  prune->add_flag("-q,--quiet", p.quiet, "No progress on stderr");
+  prune->footer(
+      "Give --sparsity, --heads or a --config with target_sparsity. Every PrunerConfig key is "
+      "reachable through --config; flags given override it.");
+  cl.prune_cmd = prune;
+}
+
+}  // namespace mhaprune_cli

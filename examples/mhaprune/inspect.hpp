@@ -1,0 +1,145 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+//
+// `mhaprune inspect`: what the library made of a checkpoint, as a table or as JSON.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mhaprune/checkpoint/open.hpp"
+#include "mhaprune/io/dtype.hpp"
+
+namespace mhaprune_cli {
+
+/// "0-3,5,7-8": ascending ids as ranges.
+inline std::string id_ranges(const std::vector<mhaprune::Index>& ids) {
+  std::string out;
+  for (std::size_t i = 0; i < ids.size();) {
+    std::size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    out += out.empty() ? "" : ",";
+    out += std::to_string(ids[i]);
+    if (j > i) out += (j == i + 1 ? "," : "-") + std::to_string(ids[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+/// "1,234,567".
+inline std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+/// Elements of the tensors a block binds.
+inline std::uint64_t block_parameters(const mhaprune::checkpoint::Checkpoint& ck,
+                                      const mhaprune::checkpoint::BlockInfo& b) {
+  std::uint64_t n = 0;
+  for (const auto& t : b.tensor_names) n += ck.reader().info(t).element_count();
+  return n;
+}
+
+/// Everything `inspect` shows, as JSON: {"path", "architecture", "detected_from", "files",
+/// "tensors", "parameters", "attention_parameters", "dtypes": {DTYPE: {"tensors", "parameters"}},
+/// "pruned_before", "blocks": [{"index", "name", "heads", "kv_heads", "original_heads",
+/// "original_kv_heads", "head_dim", "model_dim", "head_ids", "kv_head_ids", "dtype", "parameters",
+/// "tensors"}]}.
+inline nlohmann::json inspect_json(const mhaprune::checkpoint::Checkpoint& ck) {
+  using nlohmann::json;
+  const auto& reader = ck.reader();
+  json dtypes = json::object();
+  std::uint64_t tensors = 0;
+  for (const auto& [name, file] : reader.weight_map()) {
+    const auto& info = reader.info(name);
+    json& d = dtypes[std::string(mhaprune::io::to_string(info.dtype))];
+    if (d.is_null()) d = {{"tensors", std::uint64_t{0}}, {"parameters", std::uint64_t{0}}};
+    d["tensors"] = d["tensors"].get<std::uint64_t>() + 1;
+    d["parameters"] = d["parameters"].get<std::uint64_t>() + info.element_count();
+    ++tensors;
+  }
+  json blocks = json::array();
+  std::uint64_t attention = 0;
+  for (const auto& b : ck.blocks()) {
+    const std::uint64_t params = block_parameters(ck, b);
+    attention += params;
+    blocks.push_back({{"index", b.index},
+                      {"name", b.name},
+                      {"heads", b.layout.heads()},
+                      {"kv_heads", b.layout.kv_heads()},
+                      {"original_heads", b.original_heads},
+                      {"original_kv_heads", b.original_kv_heads},
+                      {"head_dim", b.layout.head_dim()},
+                      {"model_dim", b.layout.model_dim()},
+                      {"head_ids", b.head_ids},
+                      {"kv_head_ids", b.kv_head_ids},
+                      {"dtype", std::string(mhaprune::io::to_string(b.dtype))},
+                      {"parameters", params},
+                      {"tensors", b.tensor_names}});
+  }
+  return {{"path", ck.path()},
+          {"architecture", ck.architecture()},
+          {"detected_from", ck.detected_from()},
+          {"files", reader.shard_files()},
+          {"tensors", tensors},
+          {"parameters", ck.parameter_count()},
+          {"attention_parameters", attention},
+          {"dtypes", dtypes},
+          {"pruned_before", ck.history() ? json(ck.history()->source) : json(nullptr)},
+          {"blocks", blocks}};
+}
+
+/// The same as a table for people.
+inline std::string inspect_table(const mhaprune::checkpoint::Checkpoint& ck) {
+  const nlohmann::json j = inspect_json(ck);
+  std::string out;
+  char line[512];
+  const auto add = [&out](const std::string& key, const std::string& value) {
+    out += key;
+    out += std::string(key.size() < 14 ? 14 - key.size() : 1, ' ');
+    out += value + '\n';
+  };
+  add("model", ck.path());
+  add("architecture", ck.architecture() + " (from " + ck.detected_from() + ")");
+  std::string dtypes;
+  for (const auto& [name, d] : j.at("dtypes").items()) {
+    dtypes += dtypes.empty() ? "" : ", ";
+    dtypes += name + ": " + std::to_string(d.at("tensors").get<std::uint64_t>()) + " tensors, " +
+              grouped(d.at("parameters").get<std::uint64_t>()) + " parameters";
+  }
+  add("files", std::to_string(j.at("files").size()) + " (" + j.at("files").at(0).get<std::string>() +
+                   (j.at("files").size() > 1 ? ", ..." : "") + ")");
+  add("tensors", grouped(j.at("tensors").get<std::uint64_t>()) + ", " + grouped(ck.parameter_count()) +
+                     " parameters, " + grouped(j.at("attention_parameters").get<std::uint64_t>()) +
+                     " of them in attention blocks");
+  add("dtypes", dtypes);
+  mhaprune::Index heads = 0, original = 0;
+  for (const auto& b : ck.blocks()) heads += b.layout.heads(), original += b.original_heads;
+  add("heads", std::to_string(heads) + " of " + std::to_string(original) + " in " +
+                   std::to_string(ck.blocks().size()) + " blocks" +
+                   (ck.history() ? " (pruned before; from its " + ck.history()->source + ")" : ""));
+  out += '\n';
+  std::snprintf(line, sizeof line, "%-6s %-40s %-9s %-9s %-5s %-6s %-6s %12s  %s\n", "block", "name", "heads",
+                "kv_heads", "d", "D", "dtype", "parameters", "head ids present");
+  out += line;
+  for (const auto& b : ck.blocks()) {
+    const std::string h = std::to_string(b.layout.heads()) + "/" + std::to_string(b.original_heads);
+    const std::string kv = std::to_string(b.layout.kv_heads()) + "/" + std::to_string(b.original_kv_heads);
+    std::snprintf(line, sizeof line, "%-6ld %-40s %-9s %-9s %-5ld %-6ld %-6s %12s  %s\n",
+                  static_cast<long>(b.index), b.name.c_str(), h.c_str(), kv.c_str(),
+                  static_cast<long>(b.layout.head_dim()), static_cast<long>(b.layout.model_dim()),
+                  std::string(mhaprune::io::to_string(b.dtype)).c_str(),
+                  grouped(block_parameters(ck, b)).c_str(), id_ranges(b.head_ids).c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace mhaprune_cli

@@ -1,0 +1,84 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/io/tensor_view.hpp"
+#include "mhaprune/layouts/separate_qkv.hpp"
+
+namespace tiny_lm {
+
+using Index = Eigen::Index;
+using RowMatrix = mhaprune::io::RowMatrix<float>;  // PyTorch Linear weights [out, in]
+using Vector = Eigen::VectorXf;
+using Matrix = Eigen::MatrixXf;  // activations [tokens, features]
+
+/// One attention layer's weights, owned here and bound into an `AttentionBlock` so that the library
+/// removes heads from them in place. Not copyable or movable: the block points at the members, so
+/// models hold layers through `std::unique_ptr`.
+struct AttentionLayer {
+  RowMatrix q, k, v, o;           // [H*d, D], [H_kv*d, D], [H_kv*d, D], [D, H*d]
+  Vector q_bias, k_bias, v_bias;  // [H*d], [H_kv*d], [H_kv*d]
+  Vector o_bias;                  // [D]; empty when the model has none (Qwen2) until compensation adds one
+  mhaprune::AttentionBlock<float> block;
+
+  AttentionLayer(std::string name, mhaprune::HeadLayout layout) : block(std::move(name), layout) {}
+  AttentionLayer(const AttentionLayer&) = delete;
+  AttentionLayer& operator=(const AttentionLayer&) = delete;
+
+  /// Binds the loaded weights; the O bias only when the checkpoint has one.
+  void bind() {
+    namespace layout = mhaprune::layout;
+    block.add(layout::query(q)).add(layout::key(k)).add(layout::value(v)).add(layout::output(o));
+    block.add(layout::query_bias(q_bias)).add(layout::key_bias(k_bias)).add(layout::value_bias(v_bias));
+    if (o_bias.size() > 0) block.add(layout::output_bias(o_bias));
+    block.validate();
+  }
+
+  /// O projection of the concatenated head outputs `[tokens, H*d]`.
+  Matrix project_output(const Matrix& heads) const {
+    Matrix out = heads * o.transpose();
+    if (o_bias.size() > 0) out.rowwise() += o_bias.transpose();
+    return out;
+  }
+};
+
+/// Scaled dot-product attention of one sequence over the block's CURRENT heads, which may be fewer
+/// than the checkpoint's after pruning. `q` `[T, H*d]`, `k` and `v` `[T, H_kv*d]` (projected, with
+/// RoPE applied if any). Returns the concatenated head outputs `[T, H*d]`: O's input.
+///
+/// Which key/value head a query head reads follows the ORIGINAL ids: query head h (original id) read
+/// key/value head h / (H0 / H_kv0) in the unpruned model, and still does.
+using MatrixRef = Eigen::Ref<const Matrix>;  // a block of an activation matrix, without a copy
+
+inline Matrix attend(const MatrixRef& q, const MatrixRef& k, const MatrixRef& v,
+                     const mhaprune::AttentionBlock<float>& block, bool causal) {
+  const auto& L = block.layout();
+  const Index T = q.rows(), d = L.head_dim();
+  const Index original_group = block.original_heads() / block.original_kv_heads();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  Matrix out(T, L.query_width());
+  Matrix scores(T, T);  // transposed, [key, query]: each query's softmax runs down a contiguous column
+  for (Index h = 0; h < L.heads(); ++h) {
+    const Index kv_id = block.head_ids()[static_cast<std::size_t>(h)] / original_group;
+    Index g = 0;
+    while (block.kv_head_ids()[static_cast<std::size_t>(g)] != kv_id) ++g;
+
+    scores.noalias() = k.middleCols(g * d, d) * q.middleCols(h * d, d).transpose() * scale;
+    for (Index i = 0; i < T; ++i) {
+      const Index seen = causal ? i + 1 : T;
+      auto column = scores.col(i).head(seen);
+      column = (column.array() - column.maxCoeff()).exp();
+      column /= column.sum();
+      scores.col(i).tail(T - seen).setZero();
+    }
+    out.middleCols(h * d, d).noalias() = scores.transpose() * v.middleCols(g * d, d);
+  }
+  return out;
+}
+
+}  // namespace tiny_lm

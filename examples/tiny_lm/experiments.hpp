@@ -1,0 +1,81 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "calibration.hpp"
+#include "evaluate.hpp"
+#include "prune.hpp"
+
+namespace tiny_lm {
+
+/// Many pruning runs of one checkpoint: each loads a fresh model, prunes it with the shared calibration
+/// (collected once, from the unpruned model) and measures the held-out NLL. Runs that end with the same
+/// heads removed and the same compensation give the same model, so they are evaluated once.
+template <typename Model>
+class Experiments {
+ public:
+  explicit Experiments(std::string dir) : dir_(std::move(dir)) {
+    const Model model(dir_);
+    heldout_ = Model::batch(read_sequences(dir_ + "/text/heldout.txt"));
+    unpruned_ = evaluate(model, heldout_);
+    calibration_.batch = Model::batch(read_sequences(dir_ + "/text/calibration.txt"));
+    calibration_.o_input = collect_o_input_stats(model, calibration_.batch);
+    calibration_.gate_gradients = read_gate_gradients(model, dir_ + "/head_gate_grads.safetensors");
+  }
+
+  const Nll& unpruned() const { return unpruned_; }
+
+  /// Runs every setting on `threads` threads; results in the order of `settings`.
+  std::vector<Nll> run(const std::vector<PruneSettings>& settings, unsigned threads) {
+    std::vector<Nll> out(settings.size());
+    std::atomic<std::size_t> next{0};
+    const auto worker = [&] {
+      for (std::size_t i = next++; i < settings.size(); i = next++) out[i] = run_one(settings[i]);
+    };
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    return out;
+  }
+
+ private:
+  Nll run_one(const PruneSettings& s) {
+    Model model(dir_);
+    const auto removed = prune(model, s, calibration_);
+    std::string key = std::string(mhaprune::to_string(s.compensation));
+    // The same heads removed with the same compensation give the same model, except that sequential
+    // and greedy runs compensate with other statistics.
+    if (s.compensation != mhaprune::CompensationMethod::none)
+      key += " " + std::to_string(static_cast<int>(s.order));
+    for (const auto& layer : removed) {
+      key += " |";
+      for (Index id : layer) key += " " + std::to_string(id);
+    }
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = memo_.find(key);
+      if (it != memo_.end()) return it->second;
+    }
+    Nll nll = evaluate(model, heldout_);
+    const std::lock_guard<std::mutex> lock(mutex_);
+    memo_.emplace(key, nll);
+    return nll;
+  }
+
+  std::string dir_;
+  TokenBatch heldout_;
+  Nll unpruned_;
+  Calibration calibration_;
+  std::mutex mutex_;
+  std::map<std::string, Nll> memo_;
+};
+
+}  // namespace tiny_lm

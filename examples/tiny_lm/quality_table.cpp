@@ -1,0 +1,236 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The README's quality table: held-out NLL of the bundled checkpoints after removing 25% and 50% of
+// their attention heads with every criterion, scope and compensation, as Markdown on stdout. Run it
+// through scripts/quality-table. Nothing here is tuned on the held-out text: the library's defaults,
+// statistics from text/calibration.txt, gradients from the training script.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bert.hpp"
+#include "experiments.hpp"
+#include "qwen2.hpp"
+
+namespace {
+
+using tiny_lm::Nll;
+using tiny_lm::PruneSettings;
+using Method = mhaprune::CompensationMethod;
+
+const std::vector<std::string> criteria{"magnitude", "wanda_sp", "fluctuation", "taylor", "fisher", "obs"};
+const std::vector<Method> methods{Method::none, Method::bias,     Method::scale,
+                                  Method::lsq,  Method::bias_lsq, Method::obs};
+const std::vector<double> sparsities{0.25, 0.5};
+const std::vector<std::string> scopes{"local", "global"};
+constexpr int random_seeds = 5;
+constexpr double noise_factor = 2.0;  // "worse beyond noise": more than 2 paired standard errors
+
+/// One line of the table: a criterion at one sparsity and scope, with every compensation.
+struct Row {
+  double sparsity = 0.0;
+  std::string scope, criterion;
+  tiny_lm::RemovalOrder order = tiny_lm::RemovalOrder::one_shot;
+  std::vector<Nll> nll;          // per method; for random the mean over seeds (per sequence too)
+  std::vector<double> seed_std;  // per method, random only: std of the seeds' NLLs
+};
+
+Nll mean_over_seeds(const std::vector<Nll>& runs, double& std_out) {
+  Nll m = runs.front();
+  std::vector<double> means;
+  for (std::size_t i = 1; i < runs.size(); ++i)
+    for (std::size_t s = 0; s < m.per_sequence.size(); ++s) m.per_sequence[s] += runs[i].per_sequence[s];
+  double sum = 0.0;
+  for (const Nll& r : runs) sum += r.mean, means.push_back(r.mean);
+  m.mean = sum / static_cast<double>(runs.size());
+  for (double& v : m.per_sequence) v /= static_cast<double>(runs.size());
+  std_out = tiny_lm::standard_error(means) * std::sqrt(static_cast<double>(means.size()));
+  return m;
+}
+
+template <typename Model>
+std::vector<Row> run_rows(tiny_lm::Experiments<Model>& experiments, const std::vector<std::string>& names,
+                          tiny_lm::RemovalOrder order, unsigned threads) {
+  std::vector<PruneSettings> settings;
+  std::vector<Row> rows;
+  for (double sparsity : sparsities)
+    for (const std::string& scope : scopes)
+      for (const std::string& name : names) {
+        rows.push_back({sparsity, scope, name, order, {}, {}});
+        const int seeds = name == "random" ? random_seeds : 1;
+        for (Method m : methods)
+          for (int seed = 0; seed < seeds; ++seed)
+            settings.push_back({name, scope, sparsity, static_cast<std::uint64_t>(seed), m, order});
+      }
+  const std::vector<Nll> results = experiments.run(settings, threads);
+  std::size_t at = 0;
+  for (Row& row : rows) {
+    const std::size_t seeds = row.criterion == "random" ? random_seeds : 1;
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+      const std::vector<Nll> runs(results.begin() + static_cast<long>(at),
+                                  results.begin() + static_cast<long>(at + seeds));
+      at += seeds;
+      double sd = 0.0;
+      row.nll.push_back(seeds > 1 ? mean_over_seeds(runs, sd) : runs.front());
+      row.seed_std.push_back(sd);
+    }
+  }
+  return rows;
+}
+
+std::string percent(double x) { return std::to_string(static_cast<int>(std::lround(100.0 * x))) + "%"; }
+
+std::string label(const Row& r) {
+  std::string s = r.criterion == "random" ? "random (mean of 5 seeds)" : r.criterion;
+  if (r.order == tiny_lm::RemovalOrder::sequential) s += ", sequential";
+  if (r.order == tiny_lm::RemovalOrder::greedy) s += ", greedy";
+  return s;
+}
+
+double best_in(const std::vector<Row>& rows, double sparsity, const std::string& scope) {
+  double best = INFINITY;
+  for (const Row& r : rows)
+    if (r.sparsity == sparsity && r.scope == scope)
+      for (const Nll& n : r.nll) best = std::min(best, n.mean);
+  return best;
+}
+
+void print_table(const std::vector<Row>& rows) {
+  std::printf("| heads removed | scope | criterion |");
+  for (Method m : methods)
+    std::printf(" %s |", m == Method::none ? "no compensation" : std::string(to_string(m)).c_str());
+  std::printf("\n|---|---|---|");
+  for (std::size_t m = 0; m < methods.size(); ++m) std::printf("---:|");
+  std::printf("\n");
+  for (double sparsity : sparsities)
+    for (const std::string& scope : scopes) {
+      const double best = best_in(rows, sparsity, scope);
+      for (const Row& r : rows) {
+        if (r.sparsity != sparsity || r.scope != scope) continue;
+        std::printf("| %s | %s | %s |", percent(sparsity).c_str(), scope.c_str(), label(r).c_str());
+        for (std::size_t m = 0; m < methods.size(); ++m) {
+          const double v = r.nll[m].mean;
+          const bool worse =
+              m > 0 && v - r.nll[0].mean > noise_factor * tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
+          std::string cell = (v == best ? "**%.4f**" : "%.4f");
+          char buf[64];
+          std::snprintf(buf, sizeof buf, cell.c_str(), v);
+          cell = buf;
+          if (r.criterion == "random") {
+            std::snprintf(buf, sizeof buf, " ±%.3f", r.seed_std[m]);
+            cell += buf;
+          }
+          std::printf(" %s%s |", cell.c_str(), worse ? " †" : "");
+        }
+        std::printf("\n");
+      }
+    }
+}
+
+/// The two targets, checked on the rows, with the numbers behind each verdict.
+void print_targets(const std::vector<Row>& rows, const Nll& unpruned) {
+  std::printf("\nTargets:\n\n");
+  for (const std::string& scope : scopes) {
+    double magnitude = NAN, best = INFINITY;
+    std::string who;
+    for (const Row& r : rows) {
+      if (r.sparsity != 0.5 || r.scope != scope) continue;
+      if (r.criterion == "magnitude" && r.order == tiny_lm::RemovalOrder::one_shot) magnitude = r.nll[0].mean;
+      for (std::size_t m = 0; m < methods.size(); ++m)
+        if (r.nll[m].mean < best)
+          best = r.nll[m].mean, who = label(r) + " + " + std::string(to_string(methods[m]));
+    }
+    const double ratio = (best - unpruned.mean) / (magnitude - unpruned.mean);
+    std::printf(
+        "- 50%% removed, %s: magnitude without compensation +%.4f nats, best (%s) +%.4f, i.e. %.0f%% of "
+        "magnitude's increase: target (<= 50%%) %s.\n",
+        scope.c_str(), magnitude - unpruned.mean, who.c_str(), best - unpruned.mean, 100.0 * ratio,
+        ratio <= 0.5 ? "met" : "NOT met");
+  }
+  int cells = 0, worse = 0, beyond = 0;
+  std::string list;
+  for (const Row& r : rows)
+    for (std::size_t m = 1; m < methods.size(); ++m) {
+      ++cells;
+      const double diff = r.nll[m].mean - r.nll[0].mean;
+      const double noise = tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
+      if (diff > 0) ++worse;
+      if (diff > noise_factor * noise) {
+        ++beyond;
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "%s%s %s %s + %s (%+.4f, noise %.4f)", list.empty() ? "" : "; ",
+                      percent(r.sparsity).c_str(), r.scope.c_str(), label(r).c_str(),
+                      std::string(to_string(methods[m])).c_str(), diff, noise);
+        list += buf;
+      }
+    }
+  std::printf(
+      "- Compensation vs the same criterion without it: %d of %d cells worse at all, %d worse by more "
+      "than %.0f paired standard errors (marked †)%s%s: target %s.\n",
+      worse, cells, beyond, noise_factor, beyond ? ": " : "", list.c_str(), beyond ? "NOT met" : "met");
+}
+
+template <typename Model>
+void report(const std::string& name, const std::string& dir, unsigned threads, bool all_sequential) {
+  const auto start = std::chrono::steady_clock::now();
+  tiny_lm::Experiments<Model> experiments(dir);
+  const Nll& unpruned = experiments.unpruned();
+  std::vector<std::string> names{"random"};
+  names.insert(names.end(), criteria.begin(), criteria.end());
+  std::vector<Row> rows = run_rows(experiments, names, tiny_lm::RemovalOrder::one_shot, threads);
+
+  // Sequential calibration for the criterion that does best at 50% in one shot (or for all).
+  std::vector<std::string> sequential = criteria;
+  if (!all_sequential) {
+    double best = INFINITY;
+    for (const Row& r : rows)
+      for (const Nll& n : r.nll)
+        if (r.sparsity == 0.5 && r.criterion != "random" && n.mean < best)
+          best = n.mean, sequential = {r.criterion};
+  }
+  std::vector<Row> more = run_rows(experiments, sequential, tiny_lm::RemovalOrder::sequential, threads);
+  rows.insert(rows.end(), more.begin(), more.end());
+  // ZipLM: OBS costs re-computed after every removal (single-head costs assume the others stay).
+  more = run_rows(experiments, {"obs"}, tiny_lm::RemovalOrder::greedy, threads);
+  rows.insert(rows.end(), more.begin(), more.end());
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return a.sparsity != b.sparsity ? a.sparsity < b.sparsity : a.scope != b.scope && a.scope == "local";
+  });
+
+  std::printf("### %s\n\nUnpruned held-out NLL %.4f nats (standard error over the 64 sequences %.4f).\n\n",
+              name.c_str(), unpruned.mean, tiny_lm::standard_error(unpruned.per_sequence));
+  print_table(rows);
+  print_targets(rows, unpruned);
+  std::printf("\n");
+  std::fprintf(stderr, "%s: %.1f s\n", name.c_str(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string data = TINY_LM_DATA_DIR;
+  unsigned threads = 1;
+  bool all_sequential = false;
+  CLI::App app{"The README's quality table (Markdown on stdout)"};
+  app.add_option("--data", data, "the tests/data directory");
+  app.add_option("--threads", threads, "pruning runs in parallel")->check(CLI::Range(1u, 64u));
+  app.add_flag("--all-sequential", all_sequential,
+               "sequential calibration for every criterion, not only the best");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    report<tiny_lm::Qwen2>("tiny-qwen2 (decoder, 4 layers x 8 query heads, 2 KV heads, BF16)",
+                           data + "/tiny-qwen2", threads, all_sequential);
+    report<tiny_lm::Bert>("tiny-bert (encoder, 4 layers x 4 heads, F32)", data + "/tiny-bert", threads,
+                          all_sequential);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

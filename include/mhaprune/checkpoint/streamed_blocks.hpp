@@ -1,0 +1,147 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <Eigen/Core>
+#include <cstddef>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mhaprune/checkpoint/block_assembly.hpp"
+#include "mhaprune/checkpoint/block_plan.hpp"
+#include "mhaprune/checkpoint/open.hpp"
+#include "mhaprune/checkpoint/prune_options.hpp"
+#include "mhaprune/checkpoint/score_blocks.hpp"
+#include "mhaprune/compensation/compensate.hpp"
+#include "mhaprune/core/remove_heads.hpp"
+#include "mhaprune/io/safetensors_writer.hpp"
+
+namespace mhaprune::checkpoint {
+
+namespace detail {
+
+/// A block read, pruned as planned and ready to write.
+class PrunedBlock {
+ public:
+  virtual ~PrunedBlock() = default;
+  virtual void emit(const std::string& tensor, io::ByteSink& sink) const = 0;
+};
+
+template <typename Scalar>
+class PrunedBlockOf final : public PrunedBlock {
+ public:
+  PrunedBlockOf(const Checkpoint& ckpt, const BlockInfo& info, const BlockPlan& plan,
+                const PruneOptions& options)
+      : loaded_(ckpt.reader(), info), dtype_(info.dtype) {
+    Eigen::VectorXd created_bias;
+    if (options.compensation.method == CompensationMethod::none || plan.remove.empty()) {
+      remove_heads(loaded_.block(), OriginalIds(plan.remove));
+    } else {
+      CompensationOutcome outcome = remove_heads_compensated(loaded_.block(), OriginalIds(plan.remove),
+                                                             stats_for(info, options), options.compensation);
+      created_bias = std::move(outcome.created_bias);
+    }
+    for (const auto& [role, name] : plan.created) {
+      const io::Shape shape = plan.shapes_after.at(name);
+      Eigen::VectorXd values = Eigen::VectorXd::Zero(static_cast<Index>(shape.at(0)));
+      if (role == "o_bias" && created_bias.size() == values.size()) values = created_bias;
+      created_[name] = std::move(values);
+    }
+    // The plan fixed the file's header; a pruned block that disagrees would corrupt the file.
+    for (const auto& [name, shape] : plan.shapes_after) {
+      if (created_.count(name) == 0 && loaded_.shape(name) != shape) {
+        throw error(mhaprune::detail::message("internal error: block \"", info.name, "\", tensor \"", name,
+                                              "\" was pruned to ",
+                                              io::detail::shape_string(loaded_.shape(name)),
+                                              " instead of the planned ", io::detail::shape_string(shape)));
+      }
+    }
+  }
+
+  void emit(const std::string& tensor, io::ByteSink& sink) const override {
+    if (const auto it = created_.find(tensor); it != created_.end()) {
+      sink.append_values(it->second, dtype_);
+    } else {
+      loaded_.emit(tensor, sink);
+    }
+  }
+
+ private:
+  LoadedBlock<Scalar> loaded_;
+  io::Dtype dtype_;
+  std::map<std::string, Eigen::VectorXd> created_;
+};
+
+}  // namespace detail
+
+/// Produces the pruned blocks' tensors while a writer writes them (see
+/// `SafetensorsWriter::add_streamed`): a block is read and pruned when the first of its tensors is
+/// written, and freed when the last one is. At most `capacity` blocks are held at once; when the
+/// file order interleaves more (tensors of one block in several dtypes or shards), the least
+/// recently used block is dropped and read and pruned again when needed (pruning is
+/// deterministic), so memory stays bounded whatever the number of layers.
+class StreamedBlocks {
+ public:
+  StreamedBlocks(const Checkpoint& ckpt, const std::vector<BlockPlan>& plans, const PruneOptions& options,
+                 std::size_t capacity = 2)
+      : ckpt_(ckpt), plans_(plans), options_(options), capacity_(capacity < 1 ? 1 : capacity) {
+    for (std::size_t i = 0; i < plans.size(); ++i) remaining_.push_back(plans[i].shapes_after.size());
+  }
+
+  /// Writes tensor `name` of block `index`.
+  void emit(std::size_t index, const std::string& name, io::ByteSink& sink) {
+    const detail::PrunedBlock& block = get(index);
+    block.emit(name, sink);
+    if (--remaining_[index] == 0) {
+      drop(index);
+      ++finished_;
+      if (options_.progress) {
+        options_.progress(Progress{"write", finished_, plans_.size(), ckpt_.blocks()[index].name});
+      }
+    }
+  }
+
+  /// How many times blocks were read and pruned (more than the block count only when evicted).
+  std::size_t materialized() const noexcept { return materialized_; }
+  /// The most blocks held at once.
+  std::size_t peak_held() const noexcept { return peak_; }
+
+ private:
+  const detail::PrunedBlock& get(std::size_t index) {
+    for (auto it = held_.begin(); it != held_.end(); ++it) {
+      if (it->first == index) {
+        held_.splice(held_.begin(), held_, it);
+        return *held_.front().second;
+      }
+    }
+    while (held_.size() >= capacity_) held_.pop_back();
+    const BlockInfo& info = ckpt_.blocks()[index];
+    std::unique_ptr<detail::PrunedBlock> block;
+    if (needs_double(ckpt_.reader(), info)) {
+      block = std::make_unique<detail::PrunedBlockOf<double>>(ckpt_, info, plans_[index], options_);
+    } else {
+      block = std::make_unique<detail::PrunedBlockOf<float>>(ckpt_, info, plans_[index], options_);
+    }
+    held_.emplace_front(index, std::move(block));
+    ++materialized_;
+    peak_ = std::max(peak_, held_.size());
+    return *held_.front().second;
+  }
+
+  void drop(std::size_t index) {
+    held_.remove_if([index](const auto& entry) { return entry.first == index; });
+  }
+
+  const Checkpoint& ckpt_;
+  const std::vector<BlockPlan>& plans_;
+  const PruneOptions& options_;
+  std::size_t capacity_;
+  std::vector<std::size_t> remaining_;
+  std::list<std::pair<std::size_t, std::unique_ptr<detail::PrunedBlock>>> held_;
+  std::size_t finished_ = 0, materialized_ = 0, peak_ = 0;
+};
+
+}  // namespace mhaprune::checkpoint

@@ -1,0 +1,157 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mhaprune/checkpoint/errors.hpp"
+#include "mhaprune/checkpoint/json_file.hpp"
+#include "mhaprune/checkpoint/preset.hpp"
+#include "mhaprune/error.hpp"
+#include "mhaprune/io/io_error.hpp"
+
+namespace mhaprune::checkpoint {
+
+/// Reads a user preset: a JSON object describing an architecture the built-in presets do not cover.
+///
+///     {
+///       "name": "my_arch",                          // required; reported as the architecture
+///       "block": "{prefix}blocks.{layer}.attn",     // required: the block name; {layer} = the
+///                                                   // layer number (digits), * = any text,
+///                                                   // {prefix} = nothing or any text ending in "."
+///       "layout": "separate",                       // "separate" (default) | "qkv_concat" |
+///                                                   // "qkv_interleaved" | "qkv_grouped"
+///       "orientation": "out_in",                    // "out_in" (PyTorch Linear, default) | "in_out"
+///       (Conv1D) "tensors": {                                // names relative to the block name
+///         "q": "q.weight", "k": "k.weight", "v": "v.weight",   // separate layout
+///         "qkv": "qkv.weight",                                // fused layouts
+///         "o": "proj.weight",                                 // required
+///         "q_bias": "q.bias", "k_bias": "k.bias", "v_bias": "v.bias", "qkv_bias": "qkv.bias",
+///         "o_bias": "proj.bias"                               // biases: optional
+///       },
+///       "num_attention_heads": 12,                  // optional fixed counts; otherwise config.json's
+///       "num_key_value_heads": 4,                   //   num_attention_heads / num_key_value_heads /
+///       "head_dim": 64,                             //   head_dim / hidden_size are read
+///       "config_update": "none"                     // "none" (default) | "pruned_heads" | "counts":
+///                                                   // what the output config.json says besides the
+///                                                   // `mhaprune` section (see ConfigUpdate)
+///     }
+///
+/// Every block is still checked against its tensors' shapes when the checkpoint is opened.
+/// @throws preset_error naming `source` and the key for anything missing, unknown or mistyped.
+inline ArchitecturePreset preset_from_json(const nlohmann::json& j, const std::string& source) {
+  const auto fail = [&source](auto&&... parts) {
+    return preset_error(
+        mhaprune::detail::message(source, ": preset ", std::forward<decltype(parts)>(parts)...));
+  };
+  if (!j.is_object()) throw fail("must be a JSON object, got ", j.type_name());
+  static const std::vector<std::string> keys{"name",
+                                             "block",
+                                             "layout",
+                                             "orientation",
+                                             "tensors",
+                                             "num_attention_heads",
+                                             "num_key_value_heads",
+                                             "head_dim",
+                                             "config_update"};
+  for (const auto& item : j.items()) {
+    if (std::find(keys.begin(), keys.end(), item.key()) == keys.end()) {
+      std::string valid;
+      for (const auto& k : keys) valid += (valid.empty() ? "" : ", ") + k;
+      throw fail("has unknown key \"", item.key(), "\"; valid keys: ", valid);
+    }
+  }
+  const auto text = [&](const nlohmann::json& obj, const std::string& key, const std::string& where) {
+    const auto& v = obj.at(key);
+    if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+      throw fail("key \"", where, key, "\" must be a non-empty string, got ", v.dump());
+    }
+    return v.get<std::string>();
+  };
+  ArchitecturePreset p;
+  p.config_update = ConfigUpdate::none;
+  if (!j.contains("name")) throw fail("needs a \"name\"");
+  p.name = text(j, "name", "");
+  if (!j.contains("block")) throw fail("needs a \"block\" pattern");
+  p.block_pattern = text(j, "block", "");
+  const std::string layout = j.contains("layout") ? text(j, "layout", "") : "separate";
+  if (layout == "separate") {
+    p.qkv = QkvLayout::separate;
+  } else if (layout == "qkv_concat") {
+    p.qkv = QkvLayout::concat;
+  } else if (layout == "qkv_interleaved") {
+    p.qkv = QkvLayout::interleaved;
+  } else if (layout == "qkv_grouped") {
+    p.qkv = QkvLayout::grouped;
+  } else {
+    throw fail("key \"layout\": \"", layout,
+               "\" is not one of separate, qkv_concat, qkv_interleaved, qkv_grouped");
+  }
+  const std::string orientation = j.contains("orientation") ? text(j, "orientation", "") : "out_in";
+  if (orientation != "out_in" && orientation != "in_out") {
+    throw fail("key \"orientation\": \"", orientation, "\" is not one of out_in, in_out");
+  }
+  p.in_out = orientation == "in_out";
+  if (!j.contains("tensors") || !j.at("tensors").is_object()) throw fail("needs a \"tensors\" object");
+  const auto& t = j.at("tensors");
+  const std::vector<std::pair<const char*, std::string*>> slots{
+      {"q", &p.q_weight},        {"k", &p.k_weight},    {"v", &p.v_weight},    {"qkv", &p.qkv_weight},
+      {"o", &p.o_weight},        {"q_bias", &p.q_bias}, {"k_bias", &p.k_bias}, {"v_bias", &p.v_bias},
+      {"qkv_bias", &p.qkv_bias}, {"o_bias", &p.o_bias}};
+  for (const auto& item : t.items()) {
+    const auto it = std::find_if(slots.begin(), slots.end(),
+                                 [&key = item.key()](const auto& s) { return key == s.first; });
+    if (it == slots.end()) {
+      throw fail("key \"tensors.", item.key(),
+                 "\" is unknown; valid: q, k, v, qkv, o, q_bias, k_bias, v_bias, qkv_bias, o_bias");
+    }
+    *it->second = text(t, item.key(), "tensors.");
+  }
+  const bool separate = p.qkv == QkvLayout::separate;
+  if (p.o_weight.empty()) throw fail("needs \"tensors.o\"");
+  if (separate && (p.q_weight.empty() || p.k_weight.empty() || p.v_weight.empty())) {
+    throw fail("with layout \"separate\" needs \"tensors.q\", \"tensors.k\" and \"tensors.v\"");
+  }
+  if (!separate && p.qkv_weight.empty()) throw fail("with layout \"", layout, "\" needs \"tensors.qkv\"");
+  if (separate ? !p.qkv_weight.empty() || !p.qkv_bias.empty()
+               : !p.q_weight.empty() || !p.k_weight.empty() || !p.v_weight.empty() || !p.q_bias.empty() ||
+                     !p.k_bias.empty() || !p.v_bias.empty()) {
+    throw fail("names tensors of another layout than \"", layout, "\"");
+  }
+  const auto count = [&](const char* key) -> std::optional<Index> {
+    if (!j.contains(key)) return std::nullopt;
+    const auto& v = j.at(key);
+    if (!v.is_number_integer() || v.get<long long>() <= 0) {
+      throw fail("key \"", key, "\" must be a positive integer, got ", v.dump());
+    }
+    return static_cast<Index>(v.get<long long>());
+  };
+  p.heads = count("num_attention_heads");
+  p.kv_heads = count("num_key_value_heads");
+  p.head_dim = count("head_dim");
+  p.head_dim_key = "head_dim";
+  const std::string update = j.contains("config_update") ? text(j, "config_update", "") : "none";
+  if (update == "none") {
+    p.config_update = ConfigUpdate::none;
+  } else if (update == "pruned_heads") {
+    p.config_update = ConfigUpdate::pruned_heads;
+  } else if (update == "counts") {
+    p.config_update = ConfigUpdate::counts;
+  } else {
+    throw fail("key \"config_update\": \"", update, "\" is not one of none, pruned_heads, counts");
+  }
+  p.output_bias = p.o_bias.empty() ? OutputBiasSupport::never : OutputBiasSupport::always;
+  return p;
+}
+
+/// Reads and parses a user preset file (see `preset_from_json`).
+/// @throws io_error if it cannot be read; preset_error if it is not valid JSON or not a valid preset.
+inline ArchitecturePreset read_user_preset(const std::string& path) {
+  return preset_from_json(detail::read_json_file(path, "preset"), path);
+}
+
+}  // namespace mhaprune::checkpoint
