@@ -107,9 +107,12 @@ inline HeadCounts read_head_counts(const nlohmann::json& config, const Architect
   if (!heads) {
     std::string keys;
     for (const auto& k : preset.heads_keys) keys += (keys.empty() ? "\"" : ", \"") + k + "\"";
-    throw preset_error(mhaprune::detail::message("config.json: no head count for architecture \"",
-                                                 preset.name, "\" (expected ",
-                                                 keys.empty() ? "a count in the preset" : keys, ")"));
+    // Without a config.json (an empty object here) the head count is nowhere to be found.
+    const bool no_config = !config.is_object() || config.empty();
+    throw preset_error(mhaprune::detail::message(
+        no_config ? "no config.json" : "config.json", ": no head count for architecture \"", preset.name,
+        "\" (expected ", keys.empty() ? "a count in the preset" : keys, ")",
+        no_config ? "; add a config.json, or a --preset with \"num_attention_heads\"" : ""));
   }
   c.heads = *heads;
   auto kv = preset.kv_heads ? preset.kv_heads : detail::config_count(config, preset.kv_heads_keys);
