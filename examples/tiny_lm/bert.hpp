@@ -106,6 +106,10 @@ class Bert {
   static std::string gate_prefix(Index l) {
     return "bert.encoder.layer." + std::to_string(l) + ".attention.self.head_gate";
   }
+  /// Layer l's key in a calibration statistics file: its O projection's weight name minus ".weight".
+  static std::string stats_key(Index l) {
+    return "bert.encoder.layer." + std::to_string(l) + ".attention.output.dense";
+  }
 
   /// The last layer's output `[tokens, D]`. Calls `observe(layer, o_input)` with every layer's O input
   /// `[tokens, H*d]`, the concatenated head outputs, before O is applied.

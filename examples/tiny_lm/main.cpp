@@ -10,11 +10,13 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "bert.hpp"
 #include "calibration.hpp"
 #include "evaluate.hpp"
+#include "mhaprune/io/stats_file.hpp"
 #include "prune.hpp"
 #include "qwen2.hpp"
 
@@ -25,6 +27,7 @@ struct Options {
   tiny_lm::PruneSettings prune;
   std::string order = "one-shot";  // as given, for the printout
   bool check = false;              // only compare the unpruned NLL with the reference
+  std::string write_stats;         // where to save the calibration statistics, for `mhaprune --stats`
 };
 
 template <typename Model>
@@ -50,6 +53,16 @@ int run(const Options& options) {
   calibration.batch = Model::batch(read_sequences(dir + "/text/calibration.txt"));
   calibration.o_input = collect_o_input_stats(model, calibration.batch);
   calibration.gate_gradients = read_gate_gradients(model, dir + "/head_gate_grads.safetensors");
+  if (!options.write_stats.empty()) {
+    // The statistics file other engines can write too, so the `mhaprune` tool can prune the
+    // checkpoint with activation criteria and compensation without running the model itself.
+    std::map<std::string, mhaprune::ActivationStats> by_key;
+    for (Index l = 0; l < model.layers(); ++l)
+      by_key.emplace(Model::stats_key(l), calibration.o_input[static_cast<std::size_t>(l)]);
+    mhaprune::io::write_stats_file(options.write_stats, by_key);
+    std::printf("calibration statistics of %ld layers written to %s\n", static_cast<long>(model.layers()),
+                options.write_stats.c_str());
+  }
 
   // 4. Prune and compensate, in place.
   const auto removed = prune(model, options.prune, calibration);
@@ -91,6 +104,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"one-shot", "sequential", "greedy"}));
   app.add_flag("--check", options.check,
                "only check the unpruned NLL against reference_nll.json (exit 1 if > 1e-4)");
+  app.add_option("--write-stats", options.write_stats,
+                 "also save the O-input statistics of the calibration text as a calibration statistics "
+                 "file (for `mhaprune prune --stats`)");
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -93,6 +93,8 @@ class Qwen2 {
   static std::string gate_prefix(Index l) {
     return "model.layers." + std::to_string(l) + ".self_attn.head_gate";
   }
+  /// Layer l's key in a calibration statistics file: its O projection's weight name minus ".weight".
+  static std::string stats_key(Index l) { return "model.layers." + std::to_string(l) + ".self_attn.o_proj"; }
 
   /// The final hidden states `[tokens, D]` (after the last RMSNorm). Calls `observe(layer, o_input)` with
   /// every layer's O input `[tokens, H*d]`, the concatenated head outputs, before O is applied.
