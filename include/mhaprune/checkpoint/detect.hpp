@@ -151,6 +151,9 @@ inline std::optional<ArchitecturePreset> preset_for_model_type(const std::string
   if (t == "gpt2") return presets::gpt2();
   if (t == "llama" || t == "mistral" || t == "qwen2" || t == "mixtral") return presets::llama(t);
   if (t == "gpt_neox") return presets::gpt_neox();
+  if (t == "distilbert") return presets::distilbert();
+  if (t == "opt") return presets::opt();
+  if (t == "phi3") return presets::phi3();
   return std::nullopt;
 }
 
@@ -169,7 +172,10 @@ inline std::string model_type_of_class(const std::string& cls) {
                                                                          {"Llama", "llama"},
                                                                          {"Mistral", "mistral"},
                                                                          {"Mixtral", "mixtral"},
-                                                                         {"Qwen2", "qwen2"}};
+                                                                         {"Qwen2", "qwen2"},
+                                                                         {"DistilBert", "distilbert"},
+                                                                         {"OPT", "opt"},
+                                                                         {"Phi3", "phi3"}};
   for (const auto& [prefix, type] : prefixes) {
     if (cls.compare(0, prefix.size(), prefix) != 0) continue;
     // "Qwen2MoeForCausalLM" is not Qwen2; the class continues with "For" or "Model" / "LMHead".
@@ -214,10 +220,11 @@ inline Detection detect_architecture(const nlohmann::json& config,
     }
   }
   if (best) return {*best, mhaprune::detail::message("tensor names (", best_count, " blocks)")};
-  throw preset_error(
-      mhaprune::detail::message("unknown architecture: ", seen.empty() ? "" : seen + " is not supported and ",
-                                "no tensor names match a built-in preset (bert, vit, gpt2, llama, gpt_neox); "
-                                "describe the model with a user preset"));
+  throw preset_error(mhaprune::detail::message(
+      "unknown architecture: ", seen.empty() ? "" : seen + " is not supported and ",
+      "no tensor names match a built-in preset (bert, vit, gpt2, llama, gpt_neox, distilbert, "
+      "opt, phi3); "
+      "describe the model with a user preset"));
 }
 
 }  // namespace mhaprune::checkpoint

@@ -169,8 +169,65 @@ inline ArchitecturePreset gpt_neox() {
   return p;
 }
 
+/// DistilBERT: `{prefix}transformer.layer.N.attention` with `{q,k,v,out}_lin`, all with biases;
+/// its loader re-applies `pruned_heads` like BERT's.
+inline ArchitecturePreset distilbert() {
+  ArchitecturePreset p;
+  p.name = "distilbert";
+  p.block_pattern = "{prefix}transformer.layer.{layer}.attention";
+  p.q_weight = "q_lin.weight";
+  p.k_weight = "k_lin.weight";
+  p.v_weight = "v_lin.weight";
+  p.o_weight = "out_lin.weight";
+  p.q_bias = "q_lin.bias";
+  p.k_bias = "k_lin.bias";
+  p.v_bias = "v_lin.bias";
+  p.o_bias = "out_lin.bias";
+  p.heads_keys = {"n_heads", "num_attention_heads"};
+  p.kv_heads_keys = {};
+  p.hidden_keys = {"dim", "hidden_size"};
+  p.config_update = ConfigUpdate::pruned_heads;
+  return p;
+}
+
+/// OPT: `{prefix}decoder.layers.N.self_attn` with `{q,k,v,out}_proj`, all with biases. Its loader
+/// sizes every projection from `hidden_size`, so only the `mhaprune` section tells.
+inline ArchitecturePreset opt() {
+  ArchitecturePreset p;
+  p.name = "opt";
+  p.block_pattern = "{prefix}decoder.layers.{layer}.self_attn";
+  p.q_weight = "q_proj.weight";
+  p.k_weight = "k_proj.weight";
+  p.v_weight = "v_proj.weight";
+  p.o_weight = "out_proj.weight";
+  p.q_bias = "q_proj.bias";
+  p.k_bias = "k_proj.bias";
+  p.v_bias = "v_proj.bias";
+  p.o_bias = "out_proj.bias";
+  p.kv_heads_keys = {};
+  p.config_update = ConfigUpdate::none;
+  return p;
+}
+
+/// Phi-3: `{prefix}layers.N.self_attn` with one `qkv_proj` (rows Q, then K, then V; grouped-query)
+/// and `o_proj`, no biases.
+inline ArchitecturePreset phi3() {
+  ArchitecturePreset p;
+  p.name = "phi3";
+  p.block_pattern = "{prefix}layers.{layer}.self_attn";
+  p.qkv = QkvLayout::concat;
+  p.qkv_weight = "qkv_proj.weight";
+  p.o_weight = "o_proj.weight";
+  p.head_dim_key = "head_dim";
+  p.config_update = ConfigUpdate::counts;
+  p.output_bias = OutputBiasSupport::never;
+  return p;
+}
+
 /// Every built-in preset, in the order name-based detection tries them.
-inline std::vector<ArchitecturePreset> all() { return {bert(), vit(), gpt2(), llama(), gpt_neox()}; }
+inline std::vector<ArchitecturePreset> all() {
+  return {bert(), vit(), gpt2(), llama(), gpt_neox(), distilbert(), opt(), phi3()};
+}
 
 }  // namespace presets
 
