@@ -62,16 +62,6 @@ void make_phi3(const std::string& dir, const Spec& s) {
                {"hidden_size", D}});
 }
 
-ck::Checkpoint prune_and_check(const std::string& dir, const std::string& out,
-                               const ck::PruneOptions& options, bool causal) {
-  const auto in = ck::Checkpoint::open(dir);
-  const auto report = ck::prune_checkpoint(in, out, options);
-  CHECK(report.heads_removed() > 0);
-  auto result = ck::Checkpoint::open(out);
-  check_pruned(in, result, causal);
-  return result;
-}
-
 TEST_CASE("checkpoint presets: DistilBERT q_lin/k_lin/v_lin/out_lin with pruned_heads", "[checkpoint]") {
   TempDir tmp;
   Spec s;

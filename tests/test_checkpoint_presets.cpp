@@ -9,17 +9,6 @@ namespace test_checkpoint_presets {
 
 using namespace test_checkpoint_support;
 
-// Prunes `dir` with `options`, reads the result back and checks it against the input.
-ck::Checkpoint prune_and_check(const std::string& dir, const std::string& out,
-                               const ck::PruneOptions& options, bool causal = false) {
-  const auto in = ck::Checkpoint::open(dir);
-  const auto report = ck::prune_checkpoint(in, out, options);
-  CHECK(report.heads_removed() > 0);
-  auto result = ck::Checkpoint::open(out);
-  check_pruned(in, result, causal);
-  return result;
-}
-
 TEST_CASE("checkpoint presets: BERT with any prefix", "[checkpoint]") {
   for (const std::string prefix : {"bert.", "roberta.", ""}) {
     INFO("prefix \"" << prefix << "\"");

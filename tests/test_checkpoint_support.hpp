@@ -311,6 +311,17 @@ inline void check_pruned(const ck::Checkpoint& in, const ck::Checkpoint& out, bo
   }
 }
 
+// Prunes `dir` with `options`, reads the result back and checks it against the input.
+inline ck::Checkpoint prune_and_check(const std::string& dir, const std::string& out,
+                                      const ck::PruneOptions& options, bool causal = false) {
+  const auto in = ck::Checkpoint::open(dir);
+  const auto report = ck::prune_checkpoint(in, out, options);
+  CHECK(report.heads_removed() > 0);
+  auto result = ck::Checkpoint::open(out);
+  check_pruned(in, result, causal);
+  return result;
+}
+
 /// Options for a plain magnitude prune.
 inline ck::PruneOptions sparsity(double target, const std::string& scope = "global") {
   ck::PruneOptions o;
