@@ -267,6 +267,15 @@ int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
               static_cast<long>(after.heads), static_cast<long>(before.heads - after.heads));
   std::printf("kv heads    %ld -> %ld\n", static_cast<long>(before.kv_heads),
               static_cast<long>(after.kv_heads));
+  long original_heads = 0;
+  for (const auto& b : ck.blocks()) original_heads += static_cast<long>(b.original_heads);
+  if (!have_heads && before.heads == after.heads && original_heads > static_cast<long>(before.heads)) {
+    // Re-pruning at or below the fraction an earlier round removed is not an error, but looks like one.
+    std::printf(
+        "note: nothing removed: --sparsity counts the original model's %ld heads, and an earlier "
+        "pruning already removed %ld of them\n",
+        original_heads, original_heads - static_cast<long>(before.heads));
+  }
   std::printf(
       "parameters  %s -> %s (-%s; attention %s -> %s)\n", grouped(model_before).c_str(),
       grouped(model_after).c_str(),
