@@ -5,7 +5,9 @@
 
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/calibration/collect.hpp"
+#include "mhaprune/calibration/output_targets.hpp"
 #include "mhaprune/compensation/compensate.hpp"
+#include "mhaprune/compensation/targets.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/core/compact.hpp"
 #include "mhaprune/core/head_layout.hpp"

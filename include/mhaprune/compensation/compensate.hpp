@@ -10,6 +10,7 @@
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/compensation/bias.hpp"
 #include "mhaprune/compensation/checked_stats.hpp"
+#include "mhaprune/compensation/commit.hpp"
 #include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/compensation/lsq.hpp"
 #include "mhaprune/compensation/method.hpp"
@@ -24,13 +25,6 @@
 namespace mhaprune {
 
 namespace detail {
-
-/// O's new columns `[D, H*d]` (only the kept heads' columns matter) and O's new bias, computed in
-/// double from O, its bias (when the block has one; else zero) and the statistics.
-struct CompensatedOutput {
-  Eigen::MatrixXd weight;
-  std::optional<Eigen::VectorXd> bias;  ///< set when the method shifted the bias
-};
 
 inline CompensatedOutput compensate_output(Eigen::MatrixXd W, const Eigen::VectorXd& bias,
                                            const ActivationStats& stats, const std::vector<char>& keep,
@@ -84,26 +78,6 @@ inline CompensatedOutput compensate_output(Eigen::MatrixXd W, const Eigen::Vecto
   return out;
 }
 
-/// Current positions of heads named by original id; the same check and message as `remove_heads`.
-template <typename Scalar>
-Positions current_positions(const AttentionBlock<Scalar>& block, const OriginalIds& heads) {
-  std::vector<Index> positions;
-  positions.reserve(heads.ids.size());
-  for (Index id : heads.ids) {
-    const Index p = block.position_of(id);
-    if (p < 0) {
-      throw head_id_error(
-          message("block \"", block.name(), "\": original head ", id,
-                  id < 0 || id >= block.original_heads()
-                      ? message(" does not exist (the block had ", block.original_heads(), " heads)")
-                      : std::string(" was already removed"),
-                  "; present: ", list_string(block.head_ids())));
-    }
-    positions.push_back(p);
-  }
-  return Positions(std::move(positions));
-}
-
 }  // namespace detail
 
 /// Removes query heads (current positions) from a block and compensates for them from statistics of
@@ -136,13 +110,13 @@ CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, cons
                                              const CompensationOptions& options) {
   detail::check_compensation_options(options);
   RemovalPlan plan = plan_removal(block, heads);
-  CompensationOutcome outcome;
   if (options.method == CompensationMethod::none) {
+    CompensationOutcome outcome;
     outcome.removed = apply_removal(block, std::move(plan));
     return outcome;
   }
   const ActivationStats& stats = detail::check_compensation_stats(block, o_input, options.method);
-  if (plan.empty()) return outcome;
+  if (plan.empty()) return {};
 
   const HeadLayout& L = block.layout();
   std::vector<char> keep(static_cast<std::size_t>(L.heads()), 1);
@@ -152,33 +126,8 @@ CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, cons
       detail::read_output_weight(block), bias.value_or(Eigen::VectorXd::Zero(L.model_dim())), stats, keep,
       L.head_dim(), options);
 
-  // Everything written must fit Scalar (half tops out at 65504): check before the first write.
-  const auto check_range = [&](const auto& values, const char* what) {
-    const Index bad = detail::first_unrepresentable<Scalar>(values);
-    if (bad < 0) return;
-    throw compensation_error(detail::message("compensation \"", to_string(options.method), "\": block \"",
-                                             block.name(), "\": the compensated ", what, " holds ",
-                                             values(bad % values.rows(), bad / values.rows()),
-                                             ", which the block's element type cannot hold (largest finite ",
-                                             detail::largest_finite<Scalar>(), "); nothing was changed"));
-  };
-  for (Index h = 0; h < L.heads(); ++h) {
-    if (keep[static_cast<std::size_t>(h)])
-      check_range(out.weight.middleCols(h * L.head_dim(), L.head_dim()), "O weight");
-  }
-  if (out.bias) check_range(*out.bias, "O bias");
-
-  // Commit: nothing below throws.
-  detail::write_output_columns(block, out.weight, keep);
-  if (out.bias) {
-    if (bias) {
-      detail::write_output_bias(block, *out.bias);
-    } else {
-      outcome.created_bias = std::move(*out.bias);
-    }
-  }
-  outcome.removed = apply_removal(block, std::move(plan));
-  return outcome;
+  return detail::commit_compensated(block, std::move(plan), keep, std::move(out), bias.has_value(),
+                                    to_string(options.method));
 }
 
 /// As above, with the heads named by original id (see `OriginalIds`); throws `head_id_error` for an

@@ -13,6 +13,26 @@
 
 namespace mhaprune {
 
+namespace detail {
+
+/// Solves (A + damping·I) X = B in place of B (A symmetric, `[k, k]`; B `[k, m]`) with one Cholesky
+/// factorisation of the damped A, never an explicit inverse.
+/// @throws compensation_error, saying `what` and `lambda`, when the damped A is not positive definite.
+inline void damped_solve_in_place(Eigen::MatrixXd A, double damping, Eigen::MatrixXd& B, const char* what,
+                                  double lambda) {
+  A.diagonal().array() += damping;
+  Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>> llt(A);  // factorises A in place
+  if (llt.info() != Eigen::Success) {
+    throw compensation_error(message(what,
+                                     ": G[K, K] + lambda' I is not positive definite (the kept channels are "
+                                     "linearly dependent on the calibration data and lambda is ",
+                                     lambda, "); use lambda > 0"));
+  }
+  llt.solveInPlace(B);
+}
+
+}  // namespace detail
+
 /// Least-squares refit of O's kept columns so that the kept channels reproduce the full output:
 /// minimises ‖X Oᵀ - X_K O_K'ᵀ‖² over the calibration tokens, damped by λ' = lambda · mean(diag G):
 /// - `RidgeTarget::zero`:     O_K' = O · G[:, K] · (G[K, K] + λ'I)⁻¹
@@ -31,15 +51,6 @@ inline Eigen::MatrixXd lsq_refit(const Eigen::MatrixXd& W, const Eigen::MatrixXd
                                  const std::vector<Index>& kept, const std::vector<Index>& removed,
                                  double lambda, RidgeTarget target = RidgeTarget::zero) {
   const double damping = lambda * detail::mean_diagonal(G);
-  Eigen::MatrixXd A = G(kept, kept);
-  A.diagonal().array() += damping;
-  Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>> llt(A);  // factorises A in place
-  if (llt.info() != Eigen::Success) {
-    throw compensation_error(detail::message(
-        "least-squares refit: G[K, K] + lambda' I is not positive definite (the kept channels are linearly "
-        "dependent on the calibration data and lambda is ",
-        lambda, "); use lambda > 0"));
-  }
   const Eigen::MatrixXd W_K = detail::gather_columns(W, kept);
   // Bᵀ = G[K, R] O_Rᵀ: built transposed, as the solve wants it.
   Eigen::MatrixXd Bt(static_cast<Index>(kept.size()), W.rows());
@@ -49,7 +60,7 @@ inline Eigen::MatrixXd lsq_refit(const Eigen::MatrixXd& W, const Eigen::MatrixXd
     Bt.noalias() = G(kept, removed) * detail::gather_columns(W, removed).transpose();
   }
   if (target == RidgeTarget::zero) Bt -= damping * W_K.transpose();
-  llt.solveInPlace(Bt);
+  detail::damped_solve_in_place(G(kept, kept), damping, Bt, "least-squares refit", lambda);
   return W_K + Bt.transpose();
 }
 
