@@ -42,7 +42,8 @@ OutputTargets targets_of(const mhaprune::AttentionBlock<S>& b, const std::vector
 
 template <typename S>
 OutputTargets own_output(const mhaprune::AttentionBlock<S>& b, const std::vector<Eigen::MatrixXd>& xs) {
-  return targets_of(b, xs, [](const Eigen::MatrixXd& z) { return Eigen::MatrixXd::Zero(z.rows(), 12); });
+  const Index D = b.layout().model_dim();
+  return targets_of(b, xs, [D](const Eigen::MatrixXd& z) { return Eigen::MatrixXd::Zero(z.rows(), D); });
 }
 
 }  // namespace test_compensation_targets
@@ -193,4 +194,67 @@ TEST_CASE("OutputTargets checks batches, keeps the strong guarantee, and merges"
   CHECK((t.targets().mean() - all.targets().mean()).cwiseAbs().maxCoeff() <= 1e-6);
   CHECK_THROWS_AS(t.merge(OutputTargets(6, 4)), mhaprune::shape_error);
   CHECK_THROWS_AS(OutputTargets(0, 3), mhaprune::shape_error);
+}
+
+TEST_CASE("cheapest_heads_to_remove ranks heads by the residual the refit leaves",
+          "[compensation][targets]") {
+  Weights w = random_weights(HeadLayout::mha(4, 4, 12), 31, false, true);
+  std::mt19937 rng(32);
+  make_dependent(w, 3, 0, randn(4, 4, rng));  // head 3 is head 0 times M: either can go for free
+  const auto calib = random_inputs(12, 6, 16, 9);
+  Block<double> blk(w);
+  const OutputTargets own = own_output(blk.block, calib);
+  const auto before = snapshot(blk.block);
+  const auto first =
+      mhaprune::cheapest_heads_to_remove(blk.block, 1, own, options(CompensationMethod::bias_lsq, 1e-9));
+  REQUIRE(first.size() == 1);
+  CHECK((first[0] == 0 || first[0] == 3));
+  CHECK(snapshot(blk.block) == before);
+
+  // The closed-form residual it ranks by is the one the refit really leaves: compare every single
+  // removal's measured error with the order it chose, on targets with a drift no head expresses.
+  const OutputTargets drifted = targets_of(blk.block, calib, [&](const Eigen::MatrixXd& z) {
+    return Eigen::MatrixXd(z.leftCols(12).cwiseAbs() * 0.3);
+  });
+  for (CompensationMethod m : {CompensationMethod::lsq, CompensationMethod::bias_lsq}) {
+    INFO("method " << mhaprune::to_string(m));
+    std::vector<std::pair<double, Index>> measured;
+    for (Index h = 0; h < 4; ++h) {
+      Block<double> copy(w);
+      std::vector<Eigen::MatrixXd> want;
+      for (const auto& x : calib) {
+        const Eigen::MatrixXd z = mhaprune::reference::head_outputs(x, copy.block);
+        want.push_back(mhaprune::reference::attention(x, copy.block) +
+                       Eigen::MatrixXd(z.leftCols(12).cwiseAbs() * 0.3));
+      }
+      const auto out =
+          mhaprune::remove_heads_to_targets(copy.block, Positions({h}), drifted, options(m, 1e-3));
+      double e = 0;
+      const auto got = outputs(copy.block, calib, out.created_bias);
+      for (std::size_t s = 0; s < got.size(); ++s) e += (got[s] - want[s]).squaredNorm();
+      measured.push_back({e, h});
+    }
+    std::sort(measured.begin(), measured.end());
+    const auto order = mhaprune::cheapest_heads_to_remove(blk.block, 1, drifted, options(m, 1e-3));
+    CHECK(order.front() == measured.front().second);
+  }
+  CHECK_THROWS_AS(mhaprune::cheapest_heads_to_remove(blk.block, 4, own, options(CompensationMethod::lsq)),
+                  mhaprune::removal_error);
+  CHECK_THROWS_AS(mhaprune::cheapest_heads_to_remove(blk.block, 1, own, options(CompensationMethod::bias)),
+                  mhaprune::compensation_error);
+}
+
+TEST_CASE("cheapest_heads_to_remove keeps grouped-query groups equal", "[compensation][targets][gqa]") {
+  const Weights w = random_weights(HeadLayout(8, 2, 4, 16), 41, false, false);
+  Block<float> blk(w);
+  const OutputTargets own = own_output(blk.block, random_inputs(16, 4, 12, 3));
+  const auto order = mhaprune::cheapest_heads_to_remove(blk.block, 4, own, options(CompensationMethod::lsq));
+  REQUIRE(order.size() == 4);
+  int first_group = 0;
+  for (Index h : order) first_group += h < 4 ? 1 : 0;
+  CHECK(first_group == 2);
+  CHECK(order[0] < 4);
+  CHECK(order[1] >= 4);
+  CHECK_THROWS_AS(mhaprune::cheapest_heads_to_remove(blk.block, 3, own, options(CompensationMethod::lsq)),
+                  mhaprune::removal_error);
 }

@@ -17,6 +17,11 @@ using RowMatrix = mhaprune::io::RowMatrix<float>;  // PyTorch Linear weights [ou
 using Vector = Eigen::VectorXf;
 using Matrix = Eigen::MatrixXf;  // activations [tokens, features]
 
+/// The default residual observer of the models' `hidden`: ignores it.
+struct IgnoreResidual {
+  void operator()(Index, const Matrix&) const noexcept {}
+};
+
 /// One attention layer's weights, owned here and bound into an `AttentionBlock` so that the library
 /// removes heads from them in place. Not copyable or movable: the block points at the members, so
 /// models hold layers through `std::unique_ptr`.
@@ -24,6 +29,7 @@ struct AttentionLayer {
   RowMatrix q, k, v, o;           // [H*d, D], [H_kv*d, D], [H_kv*d, D], [D, H*d]
   Vector q_bias, k_bias, v_bias;  // [H*d], [H_kv*d], [H_kv*d]
   Vector o_bias;                  // [D]; empty when the model has none (Qwen2) until compensation adds one
+  bool o_bias_bound = false;      // whether o_bias is the checkpoint's, bound into the block
   mhaprune::AttentionBlock<float> block;
 
   AttentionLayer(std::string name, mhaprune::HeadLayout layout) : block(std::move(name), layout) {}
@@ -35,7 +41,8 @@ struct AttentionLayer {
     namespace layout = mhaprune::layout;
     block.add(layout::query(q)).add(layout::key(k)).add(layout::value(v)).add(layout::output(o));
     block.add(layout::query_bias(q_bias)).add(layout::key_bias(k_bias)).add(layout::value_bias(v_bias));
-    if (o_bias.size() > 0) block.add(layout::output_bias(o_bias));
+    o_bias_bound = o_bias.size() > 0;
+    if (o_bias_bound) block.add(layout::output_bias(o_bias));
     block.validate();
   }
 

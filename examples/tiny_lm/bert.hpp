@@ -113,8 +113,10 @@ class Bert {
 
   /// The last layer's output `[tokens, D]`. Calls `observe(layer, o_input)` with every layer's O input
   /// `[tokens, H*d]`, the concatenated head outputs, before O is applied.
-  template <typename Observer>
-  Matrix hidden(const TokenBatch& batch, Observer&& observe) const {
+  /// `observe_residual(layer, x)`, when given, sees the residual stream `[tokens, D]` that layer's
+  /// attention output is added to.
+  template <typename Observer, typename ResidualObserver = IgnoreResidual>
+  Matrix hidden(const TokenBatch& batch, Observer&& observe, ResidualObserver&& observe_residual = {}) const {
     const Index N = batch.sequences * batch.length, T = batch.length;
     Matrix x(N, word_.cols());
     for (Index n = 0; n < N; ++n)
@@ -133,6 +135,7 @@ class Bert {
             attend(q.middleRows(s * T, T), k.middleRows(s * T, T), v.middleRows(s * T, T), a.block, false);
       }
       observe(l, heads);
+      observe_residual(l, static_cast<const Matrix&>(x));
       x = layer.attention_norm(x + a.project_output(heads), eps_);
       const Matrix inner = gelu((x * layer.up.transpose()).rowwise() + layer.up_bias.transpose());
       x = layer.output_norm((x + inner * layer.down.transpose()).rowwise() + layer.down_bias.transpose(),

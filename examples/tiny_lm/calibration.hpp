@@ -6,6 +6,7 @@
 
 #include "attention_layer.hpp"
 #include "mhaprune/calibration/activation_stats.hpp"
+#include "mhaprune/calibration/output_targets.hpp"
 #include "mhaprune/io/safetensors.hpp"
 #include "token_batch.hpp"
 
@@ -38,6 +39,58 @@ mhaprune::ActivationStats collect_o_input_stats(const Model& model, const TokenB
     });
   });
   return stats;
+}
+
+/// Per layer, the unpruned model's residual stream just after its attention output was added
+/// (x + O z + b), `[tokens, D]` over the whole batch: what a pruned layer is refitted to reproduce in
+/// sequential calibration with targets.
+template <typename Model>
+std::vector<Matrix> collect_attention_residuals(const Model& model, const TokenBatch& batch) {
+  std::vector<std::vector<Matrix>> parts(static_cast<std::size_t>(model.layers()));
+  Matrix o_input;
+  for_each_slice(batch, [&](const TokenBatch& part) {
+    model.hidden(
+        part, [&](Index, const Matrix& z) { o_input = z; },
+        [&](Index l, const Matrix& x) {
+          parts[static_cast<std::size_t>(l)].push_back(x + model.attention(l).project_output(o_input));
+        });
+  });
+  std::vector<Matrix> out;
+  for (const auto& p : parts) {
+    Matrix all(batch.sequences * batch.length, p.front().cols());
+    Index row = 0;
+    for (const Matrix& m : p) all.middleRows(row, m.rows()) = m, row += m.rows();
+    out.push_back(std::move(all));
+  }
+  return out;
+}
+
+/// Layer `layer`'s O input as the (partly pruned) model is now, paired with what O should add to
+/// the residual stream to land where the unpruned model was: `original_residual` (from
+/// `collect_attention_residuals`) minus the current residual, minus `unbound_bias` (a bias earlier
+/// compensation created that the model adds but the block does not bind; may be empty).
+template <typename Model>
+mhaprune::OutputTargets collect_output_targets(const Model& model, const TokenBatch& batch, Index layer,
+                                               const Matrix& original_residual, const Vector& unbound_bias) {
+  const auto& L = model.attention(layer).block.layout();
+  mhaprune::OutputTargets targets(L.query_width(), L.model_dim());
+  Index row = 0;
+  Matrix o_input;
+  for_each_slice(batch, [&](const TokenBatch& part) {
+    model.hidden(
+        part,
+        [&](Index l, const Matrix& z) {
+          if (l == layer) o_input = z;
+        },
+        [&](Index l, const Matrix& x) {
+          if (l != layer) return;
+          Matrix y = original_residual.middleRows(row, x.rows()) - x;
+          if (unbound_bias.size() > 0) y.rowwise() -= unbound_bias.transpose();
+          targets.add(o_input, y);
+          row += x.rows();
+        });
+  });
+  return targets;
 }
 
 /// The statistics of the block's current heads only: `stats` may cover the heads the block had before

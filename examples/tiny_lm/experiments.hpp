@@ -28,6 +28,7 @@ class Experiments {
     calibration_.batch = Model::batch(read_sequences(dir_ + "/text/calibration.txt"));
     calibration_.o_input = collect_o_input_stats(model, calibration_.batch);
     calibration_.gate_gradients = read_gate_gradients(model, dir_ + "/head_gate_grads.safetensors");
+    calibration_.original_residual = collect_attention_residuals(model, calibration_.batch);
   }
 
   const Nll& unpruned() const { return unpruned_; }

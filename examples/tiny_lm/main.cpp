@@ -53,6 +53,8 @@ int run(const Options& options) {
   calibration.batch = Model::batch(read_sequences(dir + "/text/calibration.txt"));
   calibration.o_input = collect_o_input_stats(model, calibration.batch);
   calibration.gate_gradients = read_gate_gradients(model, dir + "/head_gate_grads.safetensors");
+  if (options.prune.order == RemovalOrder::sequential_targets)
+    calibration.original_residual = collect_attention_residuals(model, calibration.batch);
   if (!options.write_stats.empty()) {
     // The statistics file other engines can write too, so the `mhaprune` tool can prune the
     // checkpoint with activation criteria and compensation without running the model itself.
@@ -99,9 +101,10 @@ int main(int argc, char** argv) {
   app.add_option("--compensate", compensation, "none | bias | scale | lsq | obs | bias+lsq");
   app.add_option(
          "--order", options.order,
-         "one-shot | sequential (collect each layer's statistics after pruning the ones before) | greedy "
-         "(one step at a time, re-scoring in between)")
-      ->check(CLI::IsMember({"one-shot", "sequential", "greedy"}));
+         "one-shot | sequential (collect each layer's statistics after pruning the ones before) | "
+         "sequential-targets (as sequential, and refit each layer to the unpruned model's residual stream; "
+         "compensation none, bias, lsq or bias+lsq) | greedy (one step at a time, re-scoring in between)")
+      ->check(CLI::IsMember({"one-shot", "sequential", "sequential-targets", "greedy"}));
   app.add_flag("--check", options.check,
                "only check the unpruned NLL against reference_nll.json (exit 1 if > 1e-4)");
   app.add_option("--write-stats", options.write_stats,
@@ -111,9 +114,10 @@ int main(int argc, char** argv) {
 
   try {
     options.prune.compensation = mhaprune::parse_compensation(compensation);
-    options.prune.order = options.order == "sequential" ? tiny_lm::RemovalOrder::sequential
-                          : options.order == "greedy"   ? tiny_lm::RemovalOrder::greedy
-                                                        : tiny_lm::RemovalOrder::one_shot;
+    options.prune.order = options.order == "sequential"           ? tiny_lm::RemovalOrder::sequential
+                          : options.order == "sequential-targets" ? tiny_lm::RemovalOrder::sequential_targets
+                          : options.order == "greedy"             ? tiny_lm::RemovalOrder::greedy
+                                                                  : tiny_lm::RemovalOrder::one_shot;
     const auto type =
         tiny_lm::read_json(options.model_dir + "/config.json").at("model_type").get<std::string>();
     if (type == "qwen2") return run<tiny_lm::Qwen2>(options);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "calibration.hpp"
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/compensation/compensate.hpp"
+#include "mhaprune/compensation/targets.hpp"
 #include "mhaprune/pruner/config.hpp"
 #include "mhaprune/selection/local_selection.hpp"
 #include "token_batch.hpp"
@@ -25,6 +27,11 @@ enum class RemovalOrder {
   /// compensated with statistics collected after the layers before it were pruned and compensated
   /// (as SparseGPT and Wanda do).
   sequential,
+  /// As `sequential`, but each layer's O is refitted to what the UNPRUNED model had in the residual
+  /// stream after that attention block, so that it also cancels the drift the layers before left
+  /// (`mhaprune::remove_heads_to_targets`); layers that lose no heads are refitted too. Compensation
+  /// none, bias, lsq or bias+lsq.
+  sequential_targets,
   /// One policy step at a time (a head, or one per key/value group), re-scoring the shrunken blocks
   /// after each step; with criterion "obs" and compensation obs this is ZipLM's greedy structured OBS.
   greedy,
@@ -45,6 +52,7 @@ struct Calibration {
   TokenBatch batch;                                // the calibration sequences
   std::vector<mhaprune::ActivationStats> o_input;  // per layer, from the unpruned model
   std::vector<GateGradients> gate_gradients;       // per layer, from the training script
+  std::vector<Matrix> original_residual;  // per layer, for sequential_targets (collect_attention_residuals)
 };
 
 namespace detail {
@@ -64,6 +72,14 @@ inline void feed_gate_gradients(mhaprune::AnyCriterion& criterion,
   criterion.update(block, mhaprune::Evidence().with_gate_gradients(row));
 }
 
+/// The library only knows the bound tensors; a bias created by compensation is the layer's own, added
+/// up over several removals from the same layer.
+inline void keep_created_bias(AttentionLayer& a, const mhaprune::CompensationOutcome& outcome) {
+  if (outcome.created_bias.size() == 0) return;
+  const Vector shift = outcome.created_bias.cast<float>();
+  a.o_bias = a.o_bias.size() > 0 ? Vector(a.o_bias + shift) : shift;
+}
+
 /// Removes the heads at `positions` of layer l, compensating from `o_input`; returns their original
 /// ids. Qwen2 has no O bias: a bias shift the compensation creates is kept in the layer (the in-memory
 /// model adds it), and added up over several removals from the same layer.
@@ -78,12 +94,18 @@ std::vector<Index> remove_layer_heads(Model& model, Index l, const std::vector<I
   options.method = method;
   const mhaprune::CompensationOutcome outcome =
       mhaprune::remove_heads_compensated(a.block, ids, o_input, options);
-  // The library only knows the bound tensors; a bias created by an earlier removal is the layer's own.
-  if (outcome.created_bias.size() > 0) {
-    const Vector shift = outcome.created_bias.cast<float>();
-    a.o_bias = a.o_bias.size() > 0 ? Vector(a.o_bias + shift) : shift;
-  }
+  keep_created_bias(a, outcome);
   return outcome.removed.heads;
+}
+
+/// Layer l's targets for RemovalOrder::sequential_targets: its O input as the model is now, paired
+/// with what O should add to reach the unpruned model's residual stream.
+template <typename Model>
+mhaprune::OutputTargets layer_targets(const Model& model, Index l, const Calibration& calibration) {
+  const AttentionLayer& a = model.attention(l);
+  return collect_output_targets(model, calibration.batch, l,
+                                calibration.original_residual[static_cast<std::size_t>(l)],
+                                a.o_bias_bound ? Vector() : a.o_bias);
 }
 
 }  // namespace detail
@@ -154,6 +176,45 @@ std::vector<std::vector<Index>> prune(Model& model, const PruneSettings& setting
                    .select({mhaprune::BlockScores::of(block, scores)}, share, pruner.options())
                    .front(),
                now);
+      }
+      break;
+    }
+    case RemovalOrder::sequential_targets: {
+      if (calibration.original_residual.size() != static_cast<std::size_t>(model.layers()))
+        throw std::invalid_argument("sequential-targets: Calibration::original_residual is not collected");
+      const mhaprune::Selection one_shot = select(settings.sparsity);
+      mhaprune::CompensationOptions options;
+      options.method = settings.compensation;
+      for (Index l = 0; l < model.layers(); ++l) {
+        auto& block = *blocks[static_cast<std::size_t>(l)];
+        const auto count = static_cast<Index>(one_shot[static_cast<std::size_t>(l)].size());
+        const mhaprune::OutputTargets targets = detail::layer_targets(model, l, calibration);
+        std::vector<Index> positions;
+        if (count > 0 && settings.criterion == "obs") {
+          // OBS with the targets as its objective: the heads whose removal the refit covers best.
+          mhaprune::CompensationOptions ranking;
+          ranking.method = settings.compensation == mhaprune::CompensationMethod::lsq
+                               ? mhaprune::CompensationMethod::lsq
+                               : mhaprune::CompensationMethod::bias_lsq;
+          positions = mhaprune::cheapest_heads_to_remove(block, count, targets, ranking);
+        } else if (count > 0) {
+          // Scored on the layer's input as it is now, like `sequential`.
+          mhaprune::EvidenceMap layer_evidence;
+          layer_evidence[block.name()].with_activations(targets.inputs());
+          std::vector<mhaprune::AttentionBlock<float>*> one{&block};
+          const Eigen::VectorXd scores = pruner.score(one, layer_evidence).front();
+          positions = mhaprune::LocalSelection()
+                          .select({mhaprune::BlockScores::of(block, scores)},
+                                  static_cast<double>(count) / static_cast<double>(block.original_heads()),
+                                  pruner.options())
+                          .front();
+        }
+        AttentionLayer& a = model.attention(l);
+        const mhaprune::CompensationOutcome outcome =
+            mhaprune::remove_heads_to_targets(block, mhaprune::Positions(positions), targets, options);
+        detail::keep_created_bias(a, outcome);
+        removed[static_cast<std::size_t>(l)] = outcome.removed.heads;
+        std::sort(removed[static_cast<std::size_t>(l)].begin(), removed[static_cast<std::size_t>(l)].end());
       }
       break;
     }

@@ -98,8 +98,10 @@ class Qwen2 {
 
   /// The final hidden states `[tokens, D]` (after the last RMSNorm). Calls `observe(layer, o_input)` with
   /// every layer's O input `[tokens, H*d]`, the concatenated head outputs, before O is applied.
-  template <typename Observer>
-  Matrix hidden(const TokenBatch& batch, Observer&& observe) const {
+  /// `observe_residual(layer, x)`, when given, sees the residual stream `[tokens, D]` that layer's
+  /// attention output is added to.
+  template <typename Observer, typename ResidualObserver = IgnoreResidual>
+  Matrix hidden(const TokenBatch& batch, Observer&& observe, ResidualObserver&& observe_residual = {}) const {
     const Index N = batch.sequences * batch.length, T = batch.length;
     Matrix x(N, embed_.cols());
     for (Index n = 0; n < N; ++n) x.row(n) = embed_.row(batch.inputs[static_cast<std::size_t>(n)]);
@@ -119,6 +121,7 @@ class Qwen2 {
             attend(q.middleRows(s * T, T), k.middleRows(s * T, T), v.middleRows(s * T, T), a.block, true);
       }
       observe(l, heads);
+      observe_residual(l, static_cast<const Matrix&>(x));
       x += a.project_output(heads);
 
       h = rms_norm(x, layer.post_norm, eps_);

@@ -78,6 +78,24 @@ inline CompensatedOutput fit_output_to_targets(const Eigen::MatrixXd& W, const E
   return out;
 }
 
+/// E‖y - O_K' z_K - b'‖² over the tokens, from the moments: with e = y - b' - O_K' z_K,
+/// E‖e‖² = tr Σ_y + ‖μ_y - b' - O_K' μ_K‖² - 2 tr(O_K' Σ_Ky) + tr(O_K' Σ_KK O_K'ᵀ), Σ the covariances.
+inline double refit_mean_squared_error(const CompensatedOutput& out, const Eigen::VectorXd& bias,
+                                       const OutputTargets& targets, const std::vector<Index>& kept) {
+  const ActivationStats& z = targets.inputs();
+  const double n = static_cast<double>(targets.count());
+  const Eigen::VectorXd mu_z = z.mean()(kept);
+  const Eigen::VectorXd& mu_y = targets.targets().mean();
+  const Eigen::MatrixXd W_K = gather_columns(out.weight, kept);
+  const Eigen::VectorXd& b = out.bias ? *out.bias : bias;
+  const Eigen::MatrixXd cov_yz =
+      gather_columns(targets.cross_sum(), kept) / n - mu_y * mu_z.transpose();  // [D, K]
+  const Eigen::MatrixXd S = covariance(z)(kept, kept);
+  const double mean_error = (mu_y - b - W_K * mu_z).squaredNorm();
+  return targets.targets().m2().sum() / n + mean_error - 2.0 * (W_K.cwiseProduct(cov_yz)).sum() +
+         (W_K * S).cwiseProduct(W_K).sum();
+}
+
 }  // namespace detail
 
 /// Removes query heads and refits O so that the kept heads reproduce given TARGETS rather than the
@@ -136,6 +154,69 @@ CompensationOutcome remove_heads_to_targets(AttentionBlock<Scalar>& block, const
       options);
   return detail::commit_compensated(block, std::move(plan), keep, std::move(out), bias.has_value(),
                                     to_string(options.method));
+}
+
+/// What removing each head costs after the refit: greedy backward elimination by the calibration
+/// residual of `remove_heads_to_targets` (structured OBS with the targets as the objective). Starting
+/// from all current heads, each step removes the head whose removal leaves the smallest mean squared
+/// error E‖y - O'z - b'‖² over the calibration tokens, after O (and with `bias+lsq` the bias) is
+/// refitted as `options.method` would; ties go to the lower position. Under grouped-query attention
+/// (several query heads per key/value head) a step takes one head from every key/value group (the
+/// cheapest of each group, group by group), so the groups stay equal.
+///
+/// @param count how many heads to remove: a multiple of the group count under GQA, < the heads.
+/// @param options method lsq or bias+lsq (others: compensation_error), lambda, ridge target.
+/// @returns current positions, in the order removed.
+/// @throws compensation_error as `remove_heads_to_targets` (bad targets or options); removal_error for a
+///         count that cannot be removed. Changes nothing.
+/// Cost: per step, one C'×C' factorisation per candidate head (C' = kept channels).
+template <typename Scalar>
+std::vector<Index> cheapest_heads_to_remove(const AttentionBlock<Scalar>& block, Index count,
+                                            const OutputTargets& targets,
+                                            const CompensationOptions& options) {
+  detail::check_compensation_options(options);
+  if (options.method != CompensationMethod::lsq && options.method != CompensationMethod::bias_lsq) {
+    throw compensation_error(detail::message("cheapest_heads_to_remove(): block \"", block.name(),
+                                             "\": needs compensation lsq or bias+lsq, got ",
+                                             to_string(options.method)));
+  }
+  detail::check_output_targets(block, targets, options.method);
+  const HeadLayout& L = block.layout();
+  // Multi-head attention: every head its own key/value head, so any head may go; one pool.
+  const Index groups = L.group_size() == 1 ? 1 : L.kv_heads(), per_group = L.heads() / groups;
+  if (count < 0 || count >= L.heads() || count % groups != 0) {
+    throw removal_error(detail::message("cheapest_heads_to_remove(): block \"", block.name(),
+                                        "\": cannot remove ", count, " of ", L.heads(), " heads (", groups,
+                                        " key/value groups must stay equal and one head must stay)"));
+  }
+  const Eigen::MatrixXd W = detail::read_output_weight(block);
+  const Eigen::VectorXd bias = detail::read_output_bias(block).value_or(Eigen::VectorXd::Zero(L.model_dim()));
+  const auto residual = [&](const std::vector<char>& keep) {
+    std::vector<Index> kept;
+    for (Index h = 0; h < L.heads(); ++h)
+      if (keep[static_cast<std::size_t>(h)])
+        for (Index a = 0; a < L.head_dim(); ++a) kept.push_back(h * L.head_dim() + a);
+    const detail::CompensatedOutput out = detail::fit_output_to_targets(W, bias, targets, kept, options);
+    return detail::refit_mean_squared_error(out, bias, targets, kept);
+  };
+  std::vector<char> keep(static_cast<std::size_t>(L.heads()), 1);
+  std::vector<Index> order;
+  while (static_cast<Index>(order.size()) < count) {
+    for (Index g = 0; g < groups; ++g) {
+      Index best = -1;
+      double best_cost = 0.0;
+      for (Index h = g * per_group; h < (g + 1) * per_group; ++h) {
+        if (!keep[static_cast<std::size_t>(h)]) continue;
+        keep[static_cast<std::size_t>(h)] = 0;
+        const double cost = residual(keep);
+        keep[static_cast<std::size_t>(h)] = 1;
+        if (best < 0 || cost < best_cost) best = h, best_cost = cost;
+      }
+      keep[static_cast<std::size_t>(best)] = 0;
+      order.push_back(best);
+    }
+  }
+  return order;
 }
 
 /// As above, with the heads named by original id; throws `head_id_error` for an id that never existed
