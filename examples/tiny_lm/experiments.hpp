@@ -12,6 +12,7 @@
 #include "calibration.hpp"
 #include "evaluate.hpp"
 #include "prune.hpp"
+#include "search.hpp"
 
 namespace tiny_lm {
 
@@ -48,7 +49,11 @@ class Experiments {
   }
 
  private:
-  Nll run_one(const PruneSettings& s) {
+  Nll run_one(PruneSettings s) {
+    if (s.order == RemovalOrder::searched_targets) {
+      if (s.scope == "global") s.layer_counts = search_layer_counts<Model>(dir_, s, calibration_);
+      s.layer_heads = search_layer_heads<Model>(dir_, s, calibration_);
+    }
     Model model(dir_);
     const auto removed = prune(model, s, calibration_);
     std::string key = std::string(mhaprune::to_string(s.compensation));

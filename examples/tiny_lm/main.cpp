@@ -19,6 +19,7 @@
 #include "mhaprune/io/stats_file.hpp"
 #include "prune.hpp"
 #include "qwen2.hpp"
+#include "search.hpp"
 
 namespace {
 
@@ -53,8 +54,15 @@ int run(const Options& options) {
   calibration.batch = Model::batch(read_sequences(dir + "/text/calibration.txt"));
   calibration.o_input = collect_o_input_stats(model, calibration.batch);
   calibration.gate_gradients = read_gate_gradients(model, dir + "/head_gate_grads.safetensors");
-  if (options.prune.order == RemovalOrder::sequential_targets)
+  if (options.prune.order == RemovalOrder::sequential_targets ||
+      options.prune.order == RemovalOrder::searched_targets)
     calibration.original_residual = collect_attention_residuals(model, calibration.batch);
+  PruneSettings settings = options.prune;
+  if (settings.order == RemovalOrder::searched_targets) {
+    if (settings.scope == "global")
+      settings.layer_counts = search_layer_counts<Model>(dir, settings, calibration);
+    settings.layer_heads = search_layer_heads<Model>(dir, settings, calibration);
+  }
   if (!options.write_stats.empty()) {
     // The statistics file other engines can write too, so the `mhaprune` tool can prune the
     // checkpoint with activation criteria and compensation without running the model itself.
@@ -67,7 +75,7 @@ int run(const Options& options) {
   }
 
   // 4. Prune and compensate, in place.
-  const auto removed = prune(model, options.prune, calibration);
+  const auto removed = prune(model, settings, calibration);
 
   // 5. The pruned model.
   const Nll pruned = evaluate(model, heldout);
@@ -103,8 +111,11 @@ int main(int argc, char** argv) {
          "--order", options.order,
          "one-shot | sequential (collect each layer's statistics after pruning the ones before) | "
          "sequential-targets (as sequential, and refit each layer to the unpruned model's residual stream; "
-         "compensation none, bias, lsq or bias+lsq) | greedy (one step at a time, re-scoring in between)")
-      ->check(CLI::IsMember({"one-shot", "sequential", "sequential-targets", "greedy"}));
+         "compensation none, bias, lsq or bias+lsq) | search (as sequential-targets, with the heads per "
+         "layer found by "
+         "a greedy search on the calibration NLL; global scope) | greedy (one step at a time, re-scoring in "
+         "between)")
+      ->check(CLI::IsMember({"one-shot", "sequential", "sequential-targets", "search", "greedy"}));
   app.add_flag("--check", options.check,
                "only check the unpruned NLL against reference_nll.json (exit 1 if > 1e-4)");
   app.add_option("--write-stats", options.write_stats,
@@ -116,6 +127,7 @@ int main(int argc, char** argv) {
     options.prune.compensation = mhaprune::parse_compensation(compensation);
     options.prune.order = options.order == "sequential"           ? tiny_lm::RemovalOrder::sequential
                           : options.order == "sequential-targets" ? tiny_lm::RemovalOrder::sequential_targets
+                          : options.order == "search"             ? tiny_lm::RemovalOrder::searched_targets
                           : options.order == "greedy"             ? tiny_lm::RemovalOrder::greedy
                                                                   : tiny_lm::RemovalOrder::one_shot;
     const auto type =

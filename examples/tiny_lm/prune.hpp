@@ -32,6 +32,9 @@ enum class RemovalOrder {
   /// (`mhaprune::remove_heads_to_targets`); layers that lose no heads are refitted too. Compensation
   /// none, bias, lsq or bias+lsq.
   sequential_targets,
+  /// As `sequential_targets`, with the heads found by a search on the calibration NLL (search.hpp:
+  /// PruneSettings::layer_heads, or with global scope at least layer_counts, must hold them).
+  searched_targets,
   /// One policy step at a time (a head, or one per key/value group), re-scoring the shrunken blocks
   /// after each step; with criterion "obs" and compensation obs this is ZipLM's greedy structured OBS.
   greedy,
@@ -45,6 +48,12 @@ struct PruneSettings {
   std::uint64_t seed = 0;              ///< for "random"
   mhaprune::CompensationMethod compensation = mhaprune::CompensationMethod::none;
   RemovalOrder order = RemovalOrder::one_shot;
+  /// sequential_targets only: heads to remove from each layer, instead of the counts the criterion's
+  /// policy gives (see search.hpp, which finds them). Empty: the policy's.
+  std::vector<Index> layer_counts;
+  /// sequential_targets only: the original ids of the heads to remove from each layer, instead of
+  /// choosing them (see search.hpp). Empty: chosen by the criterion. Overrides `layer_counts`.
+  std::vector<std::vector<Index>> layer_heads;
 };
 
 /// What pruning may use, gathered from the calibration text once.
@@ -179,18 +188,34 @@ std::vector<std::vector<Index>> prune(Model& model, const PruneSettings& setting
       }
       break;
     }
-    case RemovalOrder::sequential_targets: {
+    case RemovalOrder::sequential_targets:
+    case RemovalOrder::searched_targets: {
       if (calibration.original_residual.size() != static_cast<std::size_t>(model.layers()))
         throw std::invalid_argument("sequential-targets: Calibration::original_residual is not collected");
-      const mhaprune::Selection one_shot = select(settings.sparsity);
+      std::vector<Index> counts = settings.layer_counts;
+      if (!settings.layer_heads.empty()) {
+        counts.clear();
+        for (const auto& ids : settings.layer_heads) counts.push_back(static_cast<Index>(ids.size()));
+      }
+      if (counts.empty() && settings.order == RemovalOrder::searched_targets)
+        throw std::invalid_argument(
+            "searched-targets: PruneSettings::layer_counts is empty (see search.hpp)");
+      if (counts.empty())
+        for (const auto& chosen : select(settings.sparsity))
+          counts.push_back(static_cast<Index>(chosen.size()));
+      if (counts.size() != blocks.size())
+        throw std::invalid_argument("sequential-targets: one head count per layer expected");
       mhaprune::CompensationOptions options;
       options.method = settings.compensation;
       for (Index l = 0; l < model.layers(); ++l) {
         auto& block = *blocks[static_cast<std::size_t>(l)];
-        const auto count = static_cast<Index>(one_shot[static_cast<std::size_t>(l)].size());
+        const Index count = counts[static_cast<std::size_t>(l)];
         const mhaprune::OutputTargets targets = detail::layer_targets(model, l, calibration);
         std::vector<Index> positions;
-        if (count > 0 && settings.criterion == "obs") {
+        if (!settings.layer_heads.empty()) {
+          for (Index id : settings.layer_heads.at(static_cast<std::size_t>(l)))
+            positions.push_back(block.position_of(id));
+        } else if (count > 0 && settings.criterion == "obs") {
           // OBS with the targets as its objective: the heads whose removal the refit covers best.
           mhaprune::CompensationOptions ranking;
           ranking.method = settings.compensation == mhaprune::CompensationMethod::lsq

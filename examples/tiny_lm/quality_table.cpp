@@ -31,6 +31,13 @@ const std::vector<std::string> scopes{"local", "global"};
 constexpr int random_seeds = 5;
 constexpr double noise_factor = 2.0;  // "worse beyond noise": more than 2 paired standard errors
 
+/// Refitting to targets has no scale or obs variant; the search is run for bias+lsq only (its cost).
+bool applicable(tiny_lm::RemovalOrder order, Method m) {
+  if (order == tiny_lm::RemovalOrder::searched_targets) return m == Method::bias_lsq;
+  if (order == tiny_lm::RemovalOrder::sequential_targets) return m != Method::scale && m != Method::obs;
+  return true;
+}
+
 /// One line of the table: a criterion at one sparsity and scope, with every compensation.
 struct Row {
   double sparsity = 0.0;
@@ -64,14 +71,19 @@ std::vector<Row> run_rows(tiny_lm::Experiments<Model>& experiments, const std::v
         rows.push_back({sparsity, scope, name, order, {}, {}});
         const int seeds = name == "random" ? random_seeds : 1;
         for (Method m : methods)
-          for (int seed = 0; seed < seeds; ++seed)
-            settings.push_back({name, scope, sparsity, static_cast<std::uint64_t>(seed), m, order});
+          for (int seed = 0; seed < seeds && applicable(order, m); ++seed)
+            settings.push_back({name, scope, sparsity, static_cast<std::uint64_t>(seed), m, order, {}, {}});
       }
   const std::vector<Nll> results = experiments.run(settings, threads);
   std::size_t at = 0;
   for (Row& row : rows) {
     const std::size_t seeds = row.criterion == "random" ? random_seeds : 1;
     for (std::size_t m = 0; m < methods.size(); ++m) {
+      if (!applicable(row.order, methods[m])) {
+        row.nll.push_back({NAN, {}, 0});
+        row.seed_std.push_back(NAN);
+        continue;
+      }
       const std::vector<Nll> runs(results.begin() + static_cast<long>(at),
                                   results.begin() + static_cast<long>(at + seeds));
       at += seeds;
@@ -89,6 +101,8 @@ std::string label(const Row& r) {
   std::string s = r.criterion == "random" ? "random (mean of 5 seeds)" : r.criterion;
   if (r.order == tiny_lm::RemovalOrder::sequential) s += ", sequential";
   if (r.order == tiny_lm::RemovalOrder::greedy) s += ", greedy";
+  if (r.order == tiny_lm::RemovalOrder::sequential_targets) s += ", sequential to unpruned";
+  if (r.order == tiny_lm::RemovalOrder::searched_targets) s += ", searched on calibration NLL";
   return s;
 }
 
@@ -115,6 +129,10 @@ void print_table(const std::vector<Row>& rows) {
         std::printf("| %s | %s | %s |", percent(sparsity).c_str(), scope.c_str(), label(r).c_str());
         for (std::size_t m = 0; m < methods.size(); ++m) {
           const double v = r.nll[m].mean;
+          if (std::isnan(v)) {
+            std::printf(" – |");
+            continue;
+          }
           const bool worse =
               m > 0 && v - r.nll[0].mean > noise_factor * tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
           std::string cell = (v == best ? "**%.4f**" : "%.4f");
@@ -156,6 +174,7 @@ void print_targets(const std::vector<Row>& rows, const Nll& unpruned) {
   std::string list;
   for (const Row& r : rows)
     for (std::size_t m = 1; m < methods.size(); ++m) {
+      if (std::isnan(r.nll[m].mean) || std::isnan(r.nll[0].mean)) continue;
       ++cells;
       const double diff = r.nll[m].mean - r.nll[0].mean;
       const double noise = tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
@@ -197,6 +216,14 @@ void report(const std::string& name, const std::string& dir, unsigned threads, b
   rows.insert(rows.end(), more.begin(), more.end());
   // ZipLM: OBS costs re-computed after every removal (single-head costs assume the others stay).
   more = run_rows(experiments, {"obs"}, tiny_lm::RemovalOrder::greedy, threads);
+  rows.insert(rows.end(), more.begin(), more.end());
+  // Every layer refitted to the unpruned model's residual stream, layer by layer; obs there ranks
+  // heads by the residual that refit leaves.
+  names.erase(names.begin());  // random: 5 seeds of sequential runs add little
+  more = run_rows(experiments, names, tiny_lm::RemovalOrder::sequential_targets, threads);
+  rows.insert(rows.end(), more.begin(), more.end());
+  // And the heads (and with global scope the per-layer counts) searched on the calibration NLL.
+  more = run_rows(experiments, {"obs"}, tiny_lm::RemovalOrder::searched_targets, threads);
   rows.insert(rows.end(), more.begin(), more.end());
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return a.sparsity != b.sparsity ? a.sparsity < b.sparsity : a.scope != b.scope && a.scope == "local";
