@@ -17,7 +17,7 @@ using RowMatrix = mhaprune::io::RowMatrix<float>;  // PyTorch Linear weights [ou
 using Vector = Eigen::VectorXf;
 using Matrix = Eigen::MatrixXf;  // activations [tokens, features]
 
-/// The default residual observer of the models' `hidden`: ignores it.
+/// The default of the models' optional observers (residual stream, attended inputs): ignores them.
 struct IgnoreResidual {
   void operator()(Index, const Matrix&) const noexcept {}
 };
@@ -62,13 +62,15 @@ struct AttentionLayer {
 /// key/value head h / (H0 / H_kv0) in the unpruned model, and still does.
 using MatrixRef = Eigen::Ref<const Matrix>;  // a block of an activation matrix, without a copy
 
-inline Matrix attend(const MatrixRef& q, const MatrixRef& k, const MatrixRef& v,
-                     const mhaprune::AttentionBlock<float>& block, bool causal) {
+/// Calls `f(h, g, weights)` for every current query head h: g the current position of the key/value
+/// head it reads, `weights` its softmax attention weights transposed, `[key, query]`.
+template <typename F>
+void for_each_head_weights(const MatrixRef& q, const MatrixRef& k,
+                           const mhaprune::AttentionBlock<float>& block, bool causal, F&& f) {
   const auto& L = block.layout();
   const Index T = q.rows(), d = L.head_dim();
   const Index original_group = block.original_heads() / block.original_kv_heads();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  Matrix out(T, L.query_width());
   Matrix scores(T, T);  // transposed, [key, query]: each query's softmax runs down a contiguous column
   for (Index h = 0; h < L.heads(); ++h) {
     const Index kv_id = block.head_ids()[static_cast<std::size_t>(h)] / original_group;
@@ -83,8 +85,29 @@ inline Matrix attend(const MatrixRef& q, const MatrixRef& k, const MatrixRef& v,
       column /= column.sum();
       scores.col(i).tail(T - seen).setZero();
     }
-    out.middleCols(h * d, d).noalias() = scores.transpose() * v.middleCols(g * d, d);
+    f(h, g, static_cast<const Matrix&>(scores));
   }
+}
+
+inline Matrix attend(const MatrixRef& q, const MatrixRef& k, const MatrixRef& v,
+                     const mhaprune::AttentionBlock<float>& block, bool causal) {
+  const Index d = block.layout().head_dim();
+  Matrix out(q.rows(), block.layout().query_width());
+  for_each_head_weights(q, k, block, causal, [&](Index h, Index g, const Matrix& weights) {
+    out.middleCols(h * d, d).noalias() = weights.transpose() * v.middleCols(g * d, d);
+  });
+  return out;
+}
+
+/// V's input `x_in` `[T, D_in]` as each head's attention weights mix it: `[T, H*D_in]`, columns
+/// h*D_in.. for current query head h (what `mhaprune::refit_values` calls attended inputs).
+inline Matrix attended_inputs(const MatrixRef& q, const MatrixRef& k, const MatrixRef& x_in,
+                              const mhaprune::AttentionBlock<float>& block, bool causal) {
+  const Index D_in = x_in.cols();
+  Matrix out(q.rows(), block.layout().heads() * D_in);
+  for_each_head_weights(q, k, block, causal, [&](Index h, Index, const Matrix& weights) {
+    out.middleCols(h * D_in, D_in).noalias() = weights.transpose() * x_in;
+  });
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,32 +66,53 @@ std::vector<Matrix> collect_attention_residuals(const Model& model, const TokenB
   return out;
 }
 
+/// What refitting one layer to the unpruned model needs: O's input and, for `mhaprune::refit_values`,
+/// the attended inputs, each paired with the same targets.
+struct LayerTargets {
+  mhaprune::OutputTargets o_input;
+  std::optional<mhaprune::OutputTargets> attended;
+};
+
 /// Layer `layer`'s O input as the (partly pruned) model is now, paired with what O should add to
 /// the residual stream to land where the unpruned model was: `original_residual` (from
 /// `collect_attention_residuals`) minus the current residual, minus `unbound_bias` (a bias earlier
-/// compensation created that the model adds but the block does not bind; may be empty).
+/// compensation created that the model adds but the block does not bind; may be empty). With
+/// `predicted_only`, only the positions that have a target in `batch` count: after the last layer
+/// nothing but the predicted positions reaches the loss (a masked LM predicts one position in 7).
+/// With `with_attended`, also the attended inputs.
 template <typename Model>
-mhaprune::OutputTargets collect_output_targets(const Model& model, const TokenBatch& batch, Index layer,
-                                               const Matrix& original_residual, const Vector& unbound_bias) {
+LayerTargets collect_layer_targets(const Model& model, const TokenBatch& batch, Index layer,
+                                   const Matrix& original_residual, const Vector& unbound_bias,
+                                   bool predicted_only, bool with_attended) {
   const auto& L = model.attention(layer).block.layout();
-  mhaprune::OutputTargets targets(L.query_width(), L.model_dim());
+  LayerTargets out{mhaprune::OutputTargets(L.query_width(), L.model_dim()), std::nullopt};
+  if (with_attended) out.attended.emplace(L.heads() * L.model_dim(), L.model_dim());
   Index row = 0;
-  Matrix o_input;
+  Matrix o_input, attended;
   for_each_slice(batch, [&](const TokenBatch& part) {
-    model.hidden(
-        part,
-        [&](Index l, const Matrix& z) {
-          if (l == layer) o_input = z;
-        },
-        [&](Index l, const Matrix& x) {
-          if (l != layer) return;
-          Matrix y = original_residual.middleRows(row, x.rows()) - x;
-          if (unbound_bias.size() > 0) y.rowwise() -= unbound_bias.transpose();
-          targets.add(o_input, y);
-          row += x.rows();
-        });
+    const auto on_residual = [&](Index l, const Matrix& x) {
+      if (l != layer) return;
+      Matrix y = original_residual.middleRows(row, x.rows()) - x;
+      if (unbound_bias.size() > 0) y.rowwise() -= unbound_bias.transpose();
+      std::vector<Index> rows;
+      for (Index n = 0; n < x.rows(); ++n)
+        if (!predicted_only || part.targets[static_cast<std::size_t>(n)] >= 0) rows.push_back(n);
+      out.o_input.add(o_input(rows, Eigen::all), y(rows, Eigen::all));
+      if (with_attended) out.attended->add(attended(rows, Eigen::all), y(rows, Eigen::all));
+      row += x.rows();
+    };
+    const auto on_o_input = [&](Index l, const Matrix& z) {
+      if (l == layer) o_input = z;
+    };
+    if (with_attended) {
+      model.hidden(part, on_o_input, on_residual, [&](Index l, const Matrix& u) {
+        if (l == layer) attended = u;
+      });
+    } else {
+      model.hidden(part, on_o_input, on_residual);
+    }
   });
-  return targets;
+  return out;
 }
 
 /// The statistics of the block's current heads only: `stats` may cover the heads the block had before

@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
          "a greedy search on the calibration NLL; global scope) | greedy (one step at a time, re-scoring in "
          "between)")
       ->check(CLI::IsMember({"one-shot", "sequential", "sequential-targets", "search", "greedy"}));
+  app.add_flag("--refit-values", options.prune.refit_values,
+               "sequential-targets and search: also refit the kept heads' V with O (mhaprune::refit_values)");
   app.add_flag("--check", options.check,
                "only check the unpruned NLL against reference_nll.json (exit 1 if > 1e-4)");
   app.add_option("--write-stats", options.write_stats,

@@ -13,6 +13,7 @@
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/compensation/compensate.hpp"
 #include "mhaprune/compensation/targets.hpp"
+#include "mhaprune/compensation/value_refit.hpp"
 #include "mhaprune/pruner/config.hpp"
 #include "mhaprune/selection/local_selection.hpp"
 #include "token_batch.hpp"
@@ -54,6 +55,9 @@ struct PruneSettings {
   /// sequential_targets only: the original ids of the heads to remove from each layer, instead of
   /// choosing them (see search.hpp). Empty: chosen by the criterion. Overrides `layer_counts`.
   std::vector<std::vector<Index>> layer_heads;
+  /// sequential_targets only: after each layer's removal, refit its kept heads' V and O together
+  /// (`mhaprune::refit_values`), unless the compensation is none.
+  bool refit_values = false;
 };
 
 /// What pruning may use, gathered from the calibration text once.
@@ -107,14 +111,15 @@ std::vector<Index> remove_layer_heads(Model& model, Index l, const std::vector<I
   return outcome.removed.heads;
 }
 
-/// Layer l's targets for RemovalOrder::sequential_targets: its O input as the model is now, paired
-/// with what O should add to reach the unpruned model's residual stream.
+/// Layer l's targets for RemovalOrder::sequential_targets: its O input (and with `with_attended` its
+/// attended inputs) as the model is now, paired with what O should add to reach the unpruned model's
+/// residual stream; for the last layer only at the positions the loss reads.
 template <typename Model>
-mhaprune::OutputTargets layer_targets(const Model& model, Index l, const Calibration& calibration) {
+LayerTargets layer_targets(const Model& model, Index l, const Calibration& calibration, bool with_attended) {
   const AttentionLayer& a = model.attention(l);
-  return collect_output_targets(model, calibration.batch, l,
-                                calibration.original_residual[static_cast<std::size_t>(l)],
-                                a.o_bias_bound ? Vector() : a.o_bias);
+  return collect_layer_targets(model, calibration.batch, l,
+                               calibration.original_residual[static_cast<std::size_t>(l)],
+                               a.o_bias_bound ? Vector() : a.o_bias, l == model.layers() - 1, with_attended);
 }
 
 }  // namespace detail
@@ -210,7 +215,7 @@ std::vector<std::vector<Index>> prune(Model& model, const PruneSettings& setting
       for (Index l = 0; l < model.layers(); ++l) {
         auto& block = *blocks[static_cast<std::size_t>(l)];
         const Index count = counts[static_cast<std::size_t>(l)];
-        const mhaprune::OutputTargets targets = detail::layer_targets(model, l, calibration);
+        const mhaprune::OutputTargets targets = detail::layer_targets(model, l, calibration, false).o_input;
         std::vector<Index> positions;
         if (!settings.layer_heads.empty()) {
           for (Index id : settings.layer_heads.at(static_cast<std::size_t>(l)))
@@ -239,6 +244,11 @@ std::vector<std::vector<Index>> prune(Model& model, const PruneSettings& setting
             mhaprune::remove_heads_to_targets(block, mhaprune::Positions(positions), targets, options);
         detail::keep_created_bias(a, outcome);
         removed[static_cast<std::size_t>(l)] = outcome.removed.heads;
+        if (settings.refit_values && settings.compensation != mhaprune::CompensationMethod::none) {
+          // The kept heads' V and O together, on statistics of the pruned layer.
+          const LayerTargets after = detail::layer_targets(model, l, calibration, true);
+          detail::keep_created_bias(a, mhaprune::refit_values(block, after.o_input, *after.attended));
+        }
         std::sort(removed[static_cast<std::size_t>(l)].begin(), removed[static_cast<std::size_t>(l)].end());
       }
       break;

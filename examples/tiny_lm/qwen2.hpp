@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "attention_layer.hpp"
@@ -100,8 +101,12 @@ class Qwen2 {
   /// every layer's O input `[tokens, H*d]`, the concatenated head outputs, before O is applied.
   /// `observe_residual(layer, x)`, when given, sees the residual stream `[tokens, D]` that layer's
   /// attention output is added to.
-  template <typename Observer, typename ResidualObserver = IgnoreResidual>
-  Matrix hidden(const TokenBatch& batch, Observer&& observe, ResidualObserver&& observe_residual = {}) const {
+  /// `observe_attended(layer, u)`, when given, sees every layer's attended inputs `[tokens, H*D]`
+  /// (`attended_inputs`: V's input as each head's attention weights mix it).
+  template <typename Observer, typename ResidualObserver = IgnoreResidual,
+            typename AttendedObserver = IgnoreResidual>
+  Matrix hidden(const TokenBatch& batch, Observer&& observe, ResidualObserver&& observe_residual = {},
+                AttendedObserver&& observe_attended = {}) const {
     const Index N = batch.sequences * batch.length, T = batch.length;
     Matrix x(N, embed_.cols());
     for (Index n = 0; n < N; ++n) x.row(n) = embed_.row(batch.inputs[static_cast<std::size_t>(n)]);
@@ -119,6 +124,14 @@ class Qwen2 {
       for (Index s = 0; s < batch.sequences; ++s) {
         heads.middleRows(s * T, T) =
             attend(q.middleRows(s * T, T), k.middleRows(s * T, T), v.middleRows(s * T, T), a.block, true);
+      }
+      if constexpr (!std::is_same_v<std::decay_t<AttendedObserver>, IgnoreResidual>) {
+        Matrix attended(N, a.block.layout().heads() * h.cols());
+        for (Index s = 0; s < batch.sequences; ++s) {
+          attended.middleRows(s * T, T) = attended_inputs(q.middleRows(s * T, T), k.middleRows(s * T, T),
+                                                          h.middleRows(s * T, T), a.block, true);
+        }
+        observe_attended(l, static_cast<const Matrix&>(attended));
       }
       observe(l, heads);
       observe_residual(l, static_cast<const Matrix&>(x));

@@ -34,20 +34,21 @@ double largest_finite() noexcept {
   return to_double(Eigen::NumTraits<Scalar>::highest());
 }
 
-/// Calls `f(view, offset, unit, width)` for every `Role::output` segment of the block's weights, where
-/// `view` is the tensor seen as `[D, along]` (a writable Eigen expression: a Map or its transpose),
-/// `offset` the segment's first column in it, `unit` its query head and `width` its channels.
+/// Calls `f(view, offset, unit, width)` for every segment of `role` in the block's weights, where
+/// `view` is the tensor seen with its head axis as columns (`[D, along]` for O, `[D_in, along]` for
+/// Q/K/V: a writable Eigen expression, a Map or its transpose), `offset` the segment's first column in
+/// it, `unit` its head (query head for O, key/value head for K/V) and `width` its channels.
 template <typename Scalar, typename F>
-void for_each_output_segment(const AttentionBlock<Scalar>& block, F&& f) {
+void for_each_segment_of(const AttentionBlock<Scalar>& block, Role role, F&& f) {
   for (const BoundTensor<Scalar>& t : block.tensors()) {
     if (t.kind != TensorKind::weight) continue;
-    bool has_output = false;
-    for (const Segment& s : t.segments) has_output = has_output || s.role == Role::output;
-    if (!has_output) continue;
+    bool has_role = false;
+    for (const Segment& s : t.segments) has_role = has_role || s.role == role;
+    if (!has_role) continue;
     const auto visit = [&](auto&& view) {
       Index offset = 0;
       for (const Segment& s : t.segments) {
-        if (s.role == Role::output) f(view, offset, s.unit, s.width);
+        if (s.role == role) f(view, offset, s.unit, s.width);
         offset += s.width;
       }
     };
@@ -69,6 +70,36 @@ void for_each_output_segment(const AttentionBlock<Scalar>& block, F&& f) {
       by_axis(m);
     }
   }
+}
+
+/// `for_each_segment_of(block, Role::output, f)`.
+template <typename Scalar, typename F>
+void for_each_output_segment(const AttentionBlock<Scalar>& block, F&& f) {
+  for_each_segment_of(block, Role::output, std::forward<F>(f));
+}
+
+/// V transposed, `[D_in, H_kv*d]` in double: column g*d + a = channel a of current key/value head g.
+/// The block must have been validated.
+template <typename Scalar>
+Eigen::MatrixXd read_value_weight_t(const AttentionBlock<Scalar>& block) {
+  const Index d = block.layout().head_dim();
+  Eigen::MatrixXd Vt;
+  for_each_segment_of(block, Role::value, [&](auto& view, Index offset, Index unit, Index width) {
+    if (Vt.size() == 0) Vt.setZero(view.rows(), block.layout().kv_width());
+    Vt.middleCols(unit * d, width) =
+        view.middleCols(offset, width).unaryExpr([](Scalar v) { return to_double(v); });
+  });
+  return Vt;
+}
+
+/// Writes V from its transpose `[D_in, H_kv*d]`, rounded once. Cannot fail (values checked before).
+template <typename Scalar>
+void write_value_weight_t(const AttentionBlock<Scalar>& block, const Eigen::MatrixXd& Vt) noexcept {
+  const Index d = block.layout().head_dim();
+  for_each_segment_of(block, Role::value, [&](auto& view, Index offset, Index unit, Index width) {
+    view.middleCols(offset, width) =
+        Vt.middleCols(unit * d, width).unaryExpr([](double v) { return from_double<Scalar>(v); });
+  });
 }
 
 /// O as `[D, H*d]` in double, column h*d + a = channel a of current head h (O's input order).

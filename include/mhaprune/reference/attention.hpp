@@ -21,16 +21,14 @@ struct AttentionOptions {
   std::optional<double> scale;
 };
 
-/// O's input for one sequence: the concatenated head outputs `[T, H*d]` (zero columns for masked
-/// heads). `x` is `[T, D]`, any Eigen expression of any supported scalar; the arithmetic is in double.
-///
-/// Scaled dot-product attention per query head h with key/value head `h / group_size`; ALiBi slopes
-/// (`Role::alibi_slope`, bias `-slope*|i-j|`) and attention sinks (`Role::attention_sink`, one extra
-/// logit in the softmax denominator) when the block has them. Throws what `AttentionBlock::validate`
-/// throws, and `shape_error` when `x` is not `[T, D]` or the mask has the wrong length.
-template <typename Scalar, typename Derived>
-Eigen::MatrixXd head_outputs(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
-                             const AttentionOptions& options = {}) {
+namespace detail {
+
+/// Validates, projects, and calls `f(h, g, A, X, V)` for every current query head h that is not
+/// masked: g its key/value head, A its attention weights `[T, T]` (rows sum to 1, or less with a
+/// sink), X the input in double `[T, D]`, V the projected values `[T, H_kv*d]`.
+template <typename Scalar, typename Derived, typename F>
+void for_each_head_attention(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
+                             const AttentionOptions& options, F&& f) {
   block.validate();
   const HeadLayout& L = block.layout();
   const Index T = x.rows(), d = L.head_dim(), H = L.heads();
@@ -58,7 +56,6 @@ Eigen::MatrixXd head_outputs(const Eigen::MatrixBase<Derived>& x, const Attentio
   const auto sinks = per_head_values(block, Role::attention_sink);
   const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(d)));
 
-  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(T, H * d);
   for (Index h = 0; h < H; ++h) {
     if (options.mask && !options.mask->keeps(h)) continue;
     const Index g = L.kv_head_of(h);
@@ -81,8 +78,46 @@ Eigen::MatrixXd head_outputs(const Eigen::MatrixBase<Derived>& x, const Attentio
       }
       S.row(i) /= sum;
     }
-    out.middleCols(h * d, d) = S * V.middleCols(g * d, d);
+    f(h, g, S, X, V);
   }
+}
+
+}  // namespace detail
+
+/// O's input for one sequence: the concatenated head outputs `[T, H*d]` (zero columns for masked
+/// heads). `x` is `[T, D]`, any Eigen expression of any supported scalar; the arithmetic is in double.
+///
+/// Scaled dot-product attention per query head h with key/value head `h / group_size`; ALiBi slopes
+/// (`Role::alibi_slope`, bias `-slope*|i-j|`) and attention sinks (`Role::attention_sink`, one extra
+/// logit in the softmax denominator) when the block has them. Throws what `AttentionBlock::validate`
+/// throws, and `shape_error` when `x` is not `[T, D]` or the mask has the wrong length.
+template <typename Scalar, typename Derived>
+Eigen::MatrixXd head_outputs(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
+                             const AttentionOptions& options = {}) {
+  const HeadLayout& L = block.layout();
+  const Index d = L.head_dim();
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(x.rows(), L.heads() * d);
+  detail::for_each_head_attention(
+      x, block, options,
+      [&](Index h, Index g, const Eigen::MatrixXd& A, const Eigen::MatrixXd&, const Eigen::MatrixXd& V) {
+        out.middleCols(h * d, d) = A * V.middleCols(g * d, d);
+      });
+  return out;
+}
+
+/// The input of V as each head's attention weights mix it, `[T, H*D]`: columns h*D..(h+1)*D are
+/// A_h x, so that head h's output is (A_h x) V_hᵀ plus its value bias times the row sums of A_h (1
+/// without sinks). What `refit_values` needs (zero columns for masked heads). Options and throws as
+/// `head_outputs`.
+template <typename Scalar, typename Derived>
+Eigen::MatrixXd attended_inputs(const Eigen::MatrixBase<Derived>& x, const AttentionBlock<Scalar>& block,
+                                const AttentionOptions& options = {}) {
+  const HeadLayout& L = block.layout();
+  const Index D = L.model_dim();
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(x.rows(), L.heads() * D);
+  detail::for_each_head_attention(x, block, options,
+                                  [&](Index h, Index, const Eigen::MatrixXd& A, const Eigen::MatrixXd& X,
+                                      const Eigen::MatrixXd&) { out.middleCols(h * D, D) = A * X; });
   return out;
 }
 
