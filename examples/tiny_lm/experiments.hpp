@@ -60,7 +60,7 @@ class Experiments {
     // The same heads removed with the same compensation give the same model, except that sequential
     // and greedy runs compensate with other statistics.
     if (s.compensation != mhaprune::CompensationMethod::none)
-      key += " " + std::to_string(static_cast<int>(s.order));
+      key += " " + std::to_string(static_cast<int>(s.order)) + (s.refit_values ? " V" : "");
     for (const auto& layer : removed) {
       key += " |";
       for (Index id : layer) key += " " + std::to_string(id);

@@ -32,8 +32,8 @@ constexpr int random_seeds = 5;
 constexpr double noise_factor = 2.0;  // "worse beyond noise": more than 2 paired standard errors
 
 /// Refitting to targets has no scale or obs variant; the search is run for bias+lsq only (its cost).
-bool applicable(tiny_lm::RemovalOrder order, Method m) {
-  if (order == tiny_lm::RemovalOrder::searched_targets) return m == Method::bias_lsq;
+bool applicable(tiny_lm::RemovalOrder order, Method m, bool values) {
+  if (values || order == tiny_lm::RemovalOrder::searched_targets) return m == Method::bias_lsq;
   if (order == tiny_lm::RemovalOrder::sequential_targets) return m != Method::scale && m != Method::obs;
   return true;
 }
@@ -43,6 +43,7 @@ struct Row {
   double sparsity = 0.0;
   std::string scope, criterion;
   tiny_lm::RemovalOrder order = tiny_lm::RemovalOrder::one_shot;
+  bool values = false;           // V refitted too
   std::vector<Nll> nll;          // per method; for random the mean over seeds (per sequence too)
   std::vector<double> seed_std;  // per method, random only: std of the seeds' NLLs
 };
@@ -62,24 +63,25 @@ Nll mean_over_seeds(const std::vector<Nll>& runs, double& std_out) {
 
 template <typename Model>
 std::vector<Row> run_rows(tiny_lm::Experiments<Model>& experiments, const std::vector<std::string>& names,
-                          tiny_lm::RemovalOrder order, unsigned threads) {
+                          tiny_lm::RemovalOrder order, unsigned threads, bool values = false) {
   std::vector<PruneSettings> settings;
   std::vector<Row> rows;
   for (double sparsity : sparsities)
     for (const std::string& scope : scopes)
       for (const std::string& name : names) {
-        rows.push_back({sparsity, scope, name, order, {}, {}});
+        rows.push_back({sparsity, scope, name, order, values, {}, {}});
         const int seeds = name == "random" ? random_seeds : 1;
         for (Method m : methods)
-          for (int seed = 0; seed < seeds && applicable(order, m); ++seed)
-            settings.push_back({name, scope, sparsity, static_cast<std::uint64_t>(seed), m, order, {}, {}});
+          for (int seed = 0; seed < seeds && applicable(order, m, values); ++seed)
+            settings.push_back(
+                {name, scope, sparsity, static_cast<std::uint64_t>(seed), m, order, {}, {}, values});
       }
   const std::vector<Nll> results = experiments.run(settings, threads);
   std::size_t at = 0;
   for (Row& row : rows) {
     const std::size_t seeds = row.criterion == "random" ? random_seeds : 1;
     for (std::size_t m = 0; m < methods.size(); ++m) {
-      if (!applicable(row.order, methods[m])) {
+      if (!applicable(row.order, methods[m], row.values)) {
         row.nll.push_back({NAN, {}, 0});
         row.seed_std.push_back(NAN);
         continue;
@@ -103,6 +105,7 @@ std::string label(const Row& r) {
   if (r.order == tiny_lm::RemovalOrder::greedy) s += ", greedy";
   if (r.order == tiny_lm::RemovalOrder::sequential_targets) s += ", sequential to unpruned";
   if (r.order == tiny_lm::RemovalOrder::searched_targets) s += ", searched on calibration NLL";
+  if (r.values) s += ", V refitted";
   return s;
 }
 
@@ -224,6 +227,9 @@ void report(const std::string& name, const std::string& dir, unsigned threads, b
   rows.insert(rows.end(), more.begin(), more.end());
   // And the heads (and with global scope the per-layer counts) searched on the calibration NLL.
   more = run_rows(experiments, {"obs"}, tiny_lm::RemovalOrder::searched_targets, threads);
+  rows.insert(rows.end(), more.begin(), more.end());
+  // And the kept heads' V refitted with O (mhaprune::refit_values) after each layer's removal.
+  more = run_rows(experiments, criteria, tiny_lm::RemovalOrder::sequential_targets, threads, true);
   rows.insert(rows.end(), more.begin(), more.end());
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return a.sparsity != b.sparsity ? a.sparsity < b.sparsity : a.scope != b.scope && a.scope == "local";

@@ -8,6 +8,7 @@
 #include "mhaprune/calibration/output_targets.hpp"
 #include "mhaprune/compensation/compensate.hpp"
 #include "mhaprune/compensation/targets.hpp"
+#include "mhaprune/compensation/value_refit.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/core/compact.hpp"
 #include "mhaprune/core/head_layout.hpp"
