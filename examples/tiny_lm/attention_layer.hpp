@@ -111,4 +111,15 @@ inline Matrix attended_inputs(const MatrixRef& q, const MatrixRef& k, const Matr
   return out;
 }
 
+/// The same for a batch of sequences of length T, one after another in the rows.
+inline Matrix attended_inputs(const Matrix& q, const Matrix& k, const Matrix& x_in,
+                              const mhaprune::AttentionBlock<float>& block, Index T, bool causal) {
+  Matrix out(q.rows(), block.layout().heads() * x_in.cols());
+  for (Index s = 0; s < q.rows() / T; ++s) {
+    out.middleRows(s * T, T) = attended_inputs(q.middleRows(s * T, T), k.middleRows(s * T, T),
+                                               x_in.middleRows(s * T, T), block, causal);
+  }
+  return out;
+}
+
 }  // namespace tiny_lm

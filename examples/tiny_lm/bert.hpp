@@ -140,12 +140,7 @@ class Bert {
             attend(q.middleRows(s * T, T), k.middleRows(s * T, T), v.middleRows(s * T, T), a.block, false);
       }
       if constexpr (!std::is_same_v<std::decay_t<AttendedObserver>, IgnoreResidual>) {
-        Matrix attended(N, a.block.layout().heads() * x.cols());
-        for (Index s = 0; s < batch.sequences; ++s) {
-          attended.middleRows(s * T, T) = attended_inputs(q.middleRows(s * T, T), k.middleRows(s * T, T),
-                                                          x.middleRows(s * T, T), a.block, false);
-        }
-        observe_attended(l, static_cast<const Matrix&>(attended));
+        observe_attended(l, attended_inputs(q, k, x, a.block, T, false));
       }
       observe(l, heads);
       observe_residual(l, static_cast<const Matrix&>(x));

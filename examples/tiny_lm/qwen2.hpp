@@ -126,12 +126,7 @@ class Qwen2 {
             attend(q.middleRows(s * T, T), k.middleRows(s * T, T), v.middleRows(s * T, T), a.block, true);
       }
       if constexpr (!std::is_same_v<std::decay_t<AttendedObserver>, IgnoreResidual>) {
-        Matrix attended(N, a.block.layout().heads() * h.cols());
-        for (Index s = 0; s < batch.sequences; ++s) {
-          attended.middleRows(s * T, T) = attended_inputs(q.middleRows(s * T, T), k.middleRows(s * T, T),
-                                                          h.middleRows(s * T, T), a.block, true);
-        }
-        observe_attended(l, static_cast<const Matrix&>(attended));
+        observe_attended(l, attended_inputs(q, k, h, a.block, T, true));
       }
       observe(l, heads);
       observe_residual(l, static_cast<const Matrix&>(x));

@@ -25,6 +25,14 @@ struct CompensatedOutput {
   std::optional<Eigen::VectorXd> bias;  ///< set when the method shifted the bias
 };
 
+/// Method `none`: the plain removal.
+template <typename Scalar>
+CompensationOutcome without_compensation(AttentionBlock<Scalar>& block, RemovalPlan plan) noexcept {
+  CompensationOutcome outcome;
+  outcome.removed = apply_removal(block, std::move(plan));
+  return outcome;
+}
+
 /// Writes a compensated O into the block and removes the planned heads: the last step of every
 /// compensated removal. First checks that every value written fits Scalar (half tops out at 65504),
 /// then commits; nothing after the check throws. `keep[h]`: whether current head h stays.

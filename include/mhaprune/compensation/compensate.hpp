@@ -110,11 +110,7 @@ CompensationOutcome remove_heads_compensated(AttentionBlock<Scalar>& block, cons
                                              const CompensationOptions& options) {
   detail::check_compensation_options(options);
   RemovalPlan plan = plan_removal(block, heads);
-  if (options.method == CompensationMethod::none) {
-    CompensationOutcome outcome;
-    outcome.removed = apply_removal(block, std::move(plan));
-    return outcome;
-  }
+  if (options.method == CompensationMethod::none) return detail::without_compensation(block, std::move(plan));
   const ActivationStats& stats = detail::check_compensation_stats(block, o_input, options.method);
   if (plan.empty()) return {};
 

@@ -133,11 +133,7 @@ CompensationOutcome remove_heads_to_targets(AttentionBlock<Scalar>& block, const
                                             const CompensationOptions& options) {
   detail::check_compensation_options(options);
   RemovalPlan plan = plan_removal(block, heads);
-  if (options.method == CompensationMethod::none) {
-    CompensationOutcome outcome;
-    outcome.removed = apply_removal(block, std::move(plan));
-    return outcome;
-  }
+  if (options.method == CompensationMethod::none) return detail::without_compensation(block, std::move(plan));
   detail::check_output_targets(block, targets, options.method);
 
   const HeadLayout& L = block.layout();
