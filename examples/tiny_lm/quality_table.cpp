@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -29,7 +30,8 @@ const std::vector<Method> methods{Method::none, Method::bias,     Method::scale,
 const std::vector<double> sparsities{0.25, 0.5};
 const std::vector<std::string> scopes{"local", "global"};
 constexpr int random_seeds = 5;
-constexpr double noise_factor = 2.0;  // "worse beyond noise": more than 2 paired standard errors
+constexpr double noise_factor = 2.0;      // "worse beyond noise": more than 2 standard errors
+constexpr int calibration_resamples = 8;  // bootstrap draws of the calibration text, for flagged cells
 
 /// Refitting to targets has no scale or obs variant; the search is run for bias+lsq only (its cost).
 bool applicable(tiny_lm::RemovalOrder order, Method m, bool values) {
@@ -46,7 +48,27 @@ struct Row {
   bool values = false;           // V refitted too
   std::vector<Nll> nll;          // per method; for random the mean over seeds (per sequence too)
   std::vector<double> seed_std;  // per method, random only: std of the seeds' NLLs
+  /// per method: SD over calibration resamples of (NLL with it - NLL without); NaN when not measured
+  std::vector<double> calibration_sd;
 };
+
+/// Held-out sampling noise of "method m vs no compensation" in a row: the paired standard error.
+double held_out_noise(const Row& r, std::size_t m) {
+  return tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
+}
+
+/// All the noise measured for that comparison: held-out sampling and, where measured, which
+/// calibration text was drawn (independent sources, so their variances add).
+double noise(const Row& r, std::size_t m) {
+  const double h = held_out_noise(r, m), c = r.calibration_sd.empty() ? NAN : r.calibration_sd[m];
+  return std::isnan(c) ? h : std::sqrt(h * h + c * c);
+}
+
+bool comparable(const Row& r, std::size_t m) {
+  return m > 0 && !std::isnan(r.nll[m].mean) && !std::isnan(r.nll[0].mean);
+}
+
+double excess(const Row& r, std::size_t m) { return r.nll[m].mean - r.nll[0].mean; }
 
 Nll mean_over_seeds(const std::vector<Nll>& runs, double& std_out) {
   Nll m = runs.front();
@@ -69,7 +91,7 @@ std::vector<Row> run_rows(tiny_lm::Experiments<Model>& experiments, const std::v
   for (double sparsity : sparsities)
     for (const std::string& scope : scopes)
       for (const std::string& name : names) {
-        rows.push_back({sparsity, scope, name, order, values, {}, {}});
+        rows.push_back({sparsity, scope, name, order, values, {}, {}, {}});
         const int seeds = name == "random" ? random_seeds : 1;
         for (Method m : methods)
           for (int seed = 0; seed < seeds && applicable(order, m, values); ++seed)
@@ -136,8 +158,8 @@ void print_table(const std::vector<Row>& rows) {
             std::printf(" – |");
             continue;
           }
-          const bool worse =
-              m > 0 && v - r.nll[0].mean > noise_factor * tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
+          const bool held_out_only = comparable(r, m) && excess(r, m) > noise_factor * held_out_noise(r, m);
+          const bool worse = comparable(r, m) && excess(r, m) > noise_factor * noise(r, m);
           std::string cell = (v == best ? "**%.4f**" : "%.4f");
           char buf[64];
           std::snprintf(buf, sizeof buf, cell.c_str(), v);
@@ -146,7 +168,7 @@ void print_table(const std::vector<Row>& rows) {
             std::snprintf(buf, sizeof buf, " ±%.3f", r.seed_std[m]);
             cell += buf;
           }
-          std::printf(" %s%s |", cell.c_str(), worse ? " †" : "");
+          std::printf(" %s%s |", cell.c_str(), worse ? " †" : held_out_only ? " ‡" : "");
         }
         std::printf("\n");
       }
@@ -173,28 +195,68 @@ void print_targets(const std::vector<Row>& rows, const Nll& unpruned) {
         scope.c_str(), magnitude - unpruned.mean, who.c_str(), best - unpruned.mean, 100.0 * ratio,
         ratio <= 0.5 ? "met" : "NOT met");
   }
-  int cells = 0, worse = 0, beyond = 0;
+  int cells = 0, worse = 0, held_out = 0, beyond = 0;
   std::string list;
   for (const Row& r : rows)
     for (std::size_t m = 1; m < methods.size(); ++m) {
-      if (std::isnan(r.nll[m].mean) || std::isnan(r.nll[0].mean)) continue;
+      if (!comparable(r, m)) continue;
       ++cells;
-      const double diff = r.nll[m].mean - r.nll[0].mean;
-      const double noise = tiny_lm::paired_standard_error(r.nll[m], r.nll[0]);
+      const double diff = excess(r, m);
       if (diff > 0) ++worse;
-      if (diff > noise_factor * noise) {
-        ++beyond;
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "%s%s %s %s + %s (%+.4f, noise %.4f)", list.empty() ? "" : "; ",
-                      percent(r.sparsity).c_str(), r.scope.c_str(), label(r).c_str(),
-                      std::string(to_string(methods[m])).c_str(), diff, noise);
-        list += buf;
-      }
+      if (diff <= noise_factor * held_out_noise(r, m)) continue;
+      ++held_out;
+      if (diff > noise_factor * noise(r, m)) ++beyond;
+      char buf[300];
+      std::snprintf(buf, sizeof buf,
+                    "%s%s %s %s + %s (%+.4f; held-out paired SE %.4f, calibration SD %.4f)%s",
+                    list.empty() ? "" : "; ", percent(r.sparsity).c_str(), r.scope.c_str(), label(r).c_str(),
+                    std::string(to_string(methods[m])).c_str(), diff, held_out_noise(r, m),
+                    r.calibration_sd[m], diff > noise_factor * noise(r, m) ? ", beyond both" : "");
+      list += buf;
     }
   std::printf(
-      "- Compensation vs the same criterion without it: %d of %d cells worse at all, %d worse by more "
-      "than %.0f paired standard errors (marked †)%s%s: target %s.\n",
-      worse, cells, beyond, noise_factor, beyond ? ": " : "", list.c_str(), beyond ? "NOT met" : "met");
+      "- Compensation vs the same criterion without it: %d of %d cells worse at all; %d worse by more than "
+      "%.0f paired standard errors of the held-out text, and of those %d also beyond %.0f times the noise "
+      "with the calibration text's own (SD over %d bootstrap resamples of the calibration sequences) added "
+      "(† beyond both, ‡ held-out only)%s%s: target %s.\n",
+      worse, cells, held_out, noise_factor, beyond, noise_factor, calibration_resamples, held_out ? ": " : "",
+      list.c_str(), beyond ? "NOT met" : "met");
+}
+
+/// Measures the calibration noise of every cell that looks worse than no compensation beyond the
+/// held-out noise: the same two settings pruned with statistics from bootstrap resamples of the
+/// calibration sequences (random rows: seed b % 5 in draw b), the SD of their difference.
+template <typename Model>
+void add_calibration_noise(tiny_lm::Experiments<Model>& experiments, std::vector<Row>& rows,
+                           unsigned threads) {
+  std::vector<PruneSettings> settings;
+  std::vector<std::uint64_t> seeds;
+  std::vector<std::pair<std::size_t, std::size_t>> cells;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    Row& r = rows[i];
+    r.calibration_sd.assign(methods.size(), NAN);
+    for (std::size_t m = 1; m < methods.size(); ++m) {
+      if (!comparable(r, m) || excess(r, m) <= noise_factor * held_out_noise(r, m)) continue;
+      cells.emplace_back(i, m);
+      for (int b = 0; b < calibration_resamples; ++b)
+        for (Method method : {Method::none, methods[m]}) {
+          const auto seed = static_cast<std::uint64_t>(r.criterion == "random" ? b % random_seeds : 0);
+          settings.push_back({r.criterion, r.scope, r.sparsity, seed, method, r.order, {}, {}, r.values});
+          seeds.push_back(1000 + static_cast<std::uint64_t>(b));
+        }
+    }
+  }
+  const std::vector<Nll> results = experiments.run_resampled(settings, seeds, threads);
+  for (std::size_t c = 0; c < cells.size(); ++c) {
+    std::vector<double> diff;
+    for (int b = 0; b < calibration_resamples; ++b) {
+      const std::size_t at = (c * calibration_resamples + static_cast<std::size_t>(b)) * 2;
+      diff.push_back(results[at + 1].mean - results[at].mean);
+    }
+    // standard_error is SD / sqrt(n): undo the sqrt to get the SD of one draw.
+    rows[cells[c].first].calibration_sd[cells[c].second] =
+        tiny_lm::standard_error(diff) * std::sqrt(static_cast<double>(diff.size()));
+  }
 }
 
 template <typename Model>
@@ -235,6 +297,7 @@ void report(const std::string& name, const std::string& dir, unsigned threads, b
     return a.sparsity != b.sparsity ? a.sparsity < b.sparsity : a.scope != b.scope && a.scope == "local";
   });
 
+  add_calibration_noise(experiments, rows, threads);
   std::printf("### %s\n\nUnpruned held-out NLL %.4f nats (standard error over the 64 sequences %.4f).\n\n",
               name.c_str(), unpruned.mean, tiny_lm::standard_error(unpruned.per_sequence));
   print_table(rows);
