@@ -4,6 +4,8 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 #include <vector>
