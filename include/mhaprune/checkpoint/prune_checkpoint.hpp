@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mhaprune/checkpoint/block_plan.hpp"
+#include "mhaprune/checkpoint/choose_heads.hpp"
 #include "mhaprune/checkpoint/copy_files.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/output_config.hpp"
@@ -29,56 +30,6 @@
 namespace mhaprune::checkpoint {
 
 namespace detail {
-
-inline std::vector<BlockScores> block_scores(const Checkpoint& ckpt,
-                                             const std::vector<Eigen::VectorXd>& scores) {
-  std::vector<BlockScores> out;
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    const BlockInfo& b = ckpt.blocks()[i];
-    BlockScores s{b.name,     b.layout.heads(), b.layout.kv_heads(), b.original_heads,
-                  b.head_ids, scores[i],        b.original_kv_heads};
-    s.check();
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-inline BlockReport block_report(const BlockInfo& info, const Eigen::VectorXd& scores, const BlockPlan* plan) {
-  BlockReport r;
-  r.name = info.name;
-  const std::vector<std::string> roles = present_roles(info);
-  r.before = block_cost(info, info.layout, roles);
-  r.head_ids = info.head_ids;  // ascending, and the scores are in this order
-  for (Index h = 0; h < scores.size(); ++h) r.scores.push_back(scores(h));
-  if (plan) {
-    std::vector<std::string> after_roles = roles;
-    for (const auto& [role, name] : plan->created) after_roles.push_back(role);
-    r.after = block_cost(info, plan->after, after_roles);
-    r.removed = plan->removed.heads;
-    r.removed_kv = plan->removed.kv_heads;
-  } else {
-    r.after = r.before;
-  }
-  return r;
-}
-
-/// The current positions each block loses: an explicit list, or the policy's choice.
-inline Selection choose(const Checkpoint& ckpt, ConfiguredPruner<float>& pruner,
-                        const std::vector<BlockScores>& scores, const PruneOptions& options) {
-  if (!options.explicit_heads) {
-    return pruner.policy().select(scores, options.config.target_sparsity, pruner.options());
-  }
-  ExplicitSelection explicit_selection;
-  for (const auto& [index, ids] : *options.explicit_heads) {
-    if (index < 0 || index >= static_cast<Index>(ckpt.blocks().size())) {
-      throw config_error(mhaprune::detail::message("explicit heads name block index ", index,
-                                                   ", but the checkpoint has ", ckpt.blocks().size(),
-                                                   " blocks (0 to ", ckpt.blocks().size() - 1, ")"));
-    }
-    explicit_selection.remove(static_cast<std::size_t>(index), OriginalIds(ids));
-  }
-  return explicit_selection.select(scores, 0.0, pruner.options());
-}
 
 /// Which tensors compensation adds to each block, checked against what the architecture can hold.
 /// @throws config_error when the method would give an O bias to a family that has none.
@@ -187,8 +138,8 @@ inline PruneReport prune_checkpoint(const Checkpoint& ckpt, const std::string& o
   }
 
   const std::vector<Eigen::VectorXd> scores = score_blocks(ckpt, pruner.criterion(), options);
-  const std::vector<BlockScores> summary = detail::block_scores(ckpt, scores);
-  const Selection chosen = detail::choose(ckpt, pruner, summary, options);
+  const std::vector<BlockScores> summary = detail::block_scores(ckpt.blocks(), scores);
+  const Selection chosen = detail::choose(ckpt.blocks(), pruner, summary, options);
   std::vector<BlockPlan> plans;
   for (std::size_t i = 0; i < ckpt.blocks().size(); ++i)
     plans.push_back(plan_block(ckpt.blocks()[i], chosen.at(i)));
