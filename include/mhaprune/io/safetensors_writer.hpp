@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mhaprune/error.hpp"
+#include "mhaprune/io/byte_sink.hpp"
 #include "mhaprune/io/byte_span.hpp"
 #include "mhaprune/io/convert.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
@@ -28,13 +29,6 @@
 #include "mhaprune/io/tensor_view.hpp"
 
 namespace mhaprune::io {
-
-/// How a file is written.
-struct WriteOptions {
-  /// fsync the file before renaming it into place, and its directory after, so that a completed
-  /// write survives a power cut. Turn off only for scratch files: the write is still atomic.
-  bool durable = true;
-};
 
 class SafetensorsWriter;
 struct ShardOptions;
@@ -54,99 +48,7 @@ struct PendingTensor {
   std::function<void(TempFile&)> emit;
 };
 
-/// Where element (i, j) of a caller's Eigen object is: data[i * row_stride + j * col_stride].
-template <typename Scalar>
-struct StridedSource {
-  const Scalar* data;
-  Eigen::Index rows, cols, row_stride, col_stride;
-};
-
-/// Streams a strided 2-D source in row-major order, `stored_as` `dtype`, in chunks of at most
-/// 64 Ki elements: memory stays bounded whatever the tensor's size.
-template <typename Scalar>
-void emit_strided(const StridedSource<Scalar>& s, Dtype dtype, TempFile& out) {
-  const bool contiguous = (s.col_stride == 1 || s.cols <= 1) && (s.row_stride == s.cols || s.rows <= 1);
-  const std::size_t total = static_cast<std::size_t>(s.rows) * static_cast<std::size_t>(s.cols);
-  if (total == 0) return;
-  if (contiguous && dtype == dtype_of_v<Scalar>) {
-    out.append(s.data, total * sizeof(Scalar));  // no conversion: straight from the caller's buffer
-    return;
-  }
-  constexpr std::size_t chunk = std::size_t{1} << 16;
-  const std::size_t bytes_per_element = dtype_bits(dtype) / 8;
-  std::vector<std::byte> encoded(std::min(chunk, total) * bytes_per_element);
-  std::vector<Scalar> gathered(contiguous ? 0 : std::min(chunk, total));
-  for (std::size_t first = 0; first < total; first += chunk) {
-    const std::size_t count = std::min(chunk, total - first);
-    const Scalar* src = nullptr;
-    if (contiguous) {
-      src = s.data + first;
-    } else {
-      const auto cols = static_cast<std::size_t>(s.cols);
-      auto i = static_cast<Eigen::Index>(first / cols), j = static_cast<Eigen::Index>(first % cols);
-      for (std::size_t k = 0; k < count; ++k) {
-        gathered[k] = s.data[i * s.row_stride + j * s.col_stride];
-        if (++j == s.cols) {
-          j = 0;
-          ++i;
-        }
-      }
-      src = gathered.data();
-    }
-    encode(src, count, dtype, encoded.data());
-    out.append(encoded.data(), count * bytes_per_element);
-  }
-}
-
-/// Where the elements of an Eigen object with storage are, as `emit_strided` reads them.
-template <typename Derived>
-StridedSource<typename Derived::Scalar> strided_source(const Derived& values) {
-  StridedSource<typename Derived::Scalar> source{values.data(), values.rows(), values.cols(), 0, 0};
-  if constexpr (bool(Derived::IsRowMajor)) {
-    source.row_stride = values.outerStride();
-    source.col_stride = values.innerStride();
-  } else {
-    source.row_stride = values.innerStride();
-    source.col_stride = values.outerStride();
-  }
-  return source;
-}
-
 }  // namespace detail
-
-/// Where a streamed tensor (`SafetensorsWriter::add_streamed`) writes its bytes while the file is
-/// written: a thin handle on the file, valid only during the call that receives it.
-class ByteSink {
- public:
-  /// Appends raw bytes.
-  void append(const void* data, std::size_t size) { file_->append(data, size); }
-
-  /// Appends the elements of an Eigen object with storage (float, double, Eigen::half or
-  /// Eigen::bfloat16) in row-major order, stored as `stored_as` (F64, F32, F16 or BF16; narrowing
-  /// rounds once to nearest even), in bounded chunks.
-  /// @throws unsupported_dtype_error if `stored_as` is not one of those four.
-  template <typename Derived>
-  void append_values(const Eigen::DenseBase<Derived>& values, Dtype stored_as) {
-    static_assert(
-        detail::is_io_scalar_v<typename Derived::Scalar>,
-        "ByteSink::append_values: the scalar must be float, double, Eigen::half or Eigen::bfloat16");
-    static_assert(bool(Derived::Flags & Eigen::DirectAccessBit),
-                  "ByteSink::append_values: pass an Eigen object with storage");
-    if (!is_convertible(stored_as)) {
-      throw unsupported_dtype_error(mhaprune::detail::message(
-          file_->final_path(), ": cannot store Eigen data as ", to_string(stored_as)));
-    }
-    detail::emit_strided(detail::strided_source(values.derived()), stored_as, *file_);
-  }
-
-  /// Bytes of the whole file written so far.
-  std::uint64_t written() const noexcept { return file_->written(); }
-
- private:
-  friend class SafetensorsWriter;
-  explicit ByteSink(detail::TempFile& file) noexcept : file_(&file) {}
-  detail::TempFile* file_;
-};
 
 /// Collects tensors, then writes them as one safetensors file (`write`) or as a sharded checkpoint
 /// (`write_sharded`, in sharded.hpp).
