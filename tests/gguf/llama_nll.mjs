@@ -58,8 +58,18 @@ if (need > text.length) usage(`${textPath} has ${text.length} bytes, need ${need
 
 // gpu: false and build: "never": the prebuilt CPU binary or a clear failure, never a compile or a
 // download at test time.
-const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 2 });
-const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+// llama.cpp's warnings and errors are kept and printed only when loading fails, so the reason (e.g.
+// "tensor 'blk.0.attn_q.weight' has wrong shape") reaches the test log.
+const logs = [];
+const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.warn, maxThreads: 2,
+                               logger: (level, message) => logs.push(`[${level}] ${message}`) });
+let model;
+try {
+  model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+} catch (e) {
+  process.stderr.write(`llama_nll.mjs: llama.cpp could not load ${modelPath}: ${e.message}\n${logs.join("\n")}\n`);
+  process.exit(5);
+}
 const context = await model.createContext({ contextSize: Math.max(256, count + 16), batchSize: count,
                                             sequences: 1, threads: 2 });
 const sequence = context.getSequence();

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+# Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+"""llama.cpp judges a pruned GGUF model: it must compute what the original computes with the same
+heads masked (their O columns zeroed).
+
+  judge.py --original IN.gguf --pruned OUT.gguf --work DIR [--heads SPEC | --heads-from-output]
+           [--tol-mean X] [--tol-max Y] [--min-effect Z] [--node NODE] [--npm-prefix DIR]
+
+Runs tests/gguf/llama_nll.mjs (the real llama.cpp through node-llama-cpp) on
+  (a) the pruned model,
+  (b) the original with the same heads masked, made here by make_tiny_gguf.py's masking (numpy,
+      without mhaprune), and
+  (c) the original itself,
+on the same byte sequences of tests/data/tiny-qwen2/text/heldout.txt (3 chunks of 128 bytes, the
+length the tiny Qwen2 was trained on: 381 predictions), and asserts
+  |mean NLL(a) - mean NLL(b)| <= tol-mean and max over positions |log p(a) - log p(b)| <= tol-max
+  (same function), and |mean NLL(b) - mean NLL(c)| >= min-effect (the removed heads matter, so a
+  pruner that changed nothing, or removed other heads, would fail).
+The removed heads are --heads SPEC, or with --heads-from-output the complement of the output's
+mhaprune.head_ids.N (check_gguf.py has cross-checked those against the request).
+Prints one JSON line with all the numbers. Exit 0 when every assertion holds, 1 otherwise.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import gguf_np as g  # noqa: E402
+import make_tiny_gguf  # noqa: E402
+
+TEXT = os.path.join(HERE, "..", "data", "tiny-qwen2", "text", "heldout.txt")
+
+
+def removed_from_output(out_path):
+    f = g.GGUFFile(out_path)
+    orig = f.get("mhaprune.original_head_count")
+    if orig is None:
+        raise SystemExit("judge: %s has no mhaprune.original_head_count" % out_path)
+    spec = {}
+    for i, n in enumerate(orig.tolist()):
+        kept = f.get("mhaprune.head_ids.%d" % i)
+        if kept is None:
+            raise SystemExit("judge: %s has no mhaprune.head_ids.%d" % (out_path, i))
+        rm = sorted(set(range(n)) - set(kept.tolist()))
+        if rm:
+            spec[i] = rm
+    return ";".join("%d:%s" % (k, ",".join(map(str, v))) for k, v in sorted(spec.items()))
+
+
+def nll(model, a):
+    env = dict(os.environ, NODE_LLAMA_CPP_DIR=a.npm_prefix)
+    cmd = [a.node, os.path.join(HERE, "llama_nll.mjs"), model, a.text, "--count", "128", "--chunks", "3"]
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.stderr.write("judge: llama.cpp failed on %s (exit %d):\n%s\n" % (model, r.returncode, r.stderr))
+        sys.exit(1)
+    d = json.loads(r.stdout)
+    return d["mean_nll"], np.array(d["logprob"], dtype=np.float64)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--original", required=True)
+    ap.add_argument("--pruned", required=True)
+    ap.add_argument("--work", required=True)
+    grp = ap.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--heads")
+    grp.add_argument("--heads-from-output", action="store_true")
+    ap.add_argument("--tol-mean", type=float, default=1e-4)
+    ap.add_argument("--tol-max", type=float, default=1e-3)
+    ap.add_argument("--min-effect", type=float, default=0.01)
+    ap.add_argument("--node", default="node")
+    ap.add_argument("--npm-prefix", default=os.environ.get("NODE_LLAMA_CPP_DIR", os.getcwd()))
+    ap.add_argument("--text", default=TEXT)
+    a = ap.parse_args()
+
+    spec = removed_from_output(a.pruned) if a.heads_from_output else a.heads
+    if not g.parse_heads(spec):
+        raise SystemExit("judge: no heads removed (%r): nothing to judge" % spec)
+    os.makedirs(a.work, exist_ok=True)
+    masked = os.path.join(a.work, "masked.gguf")
+    make_tiny_gguf.mask_model(a.original, spec, masked)
+
+    m_p, lp_p = nll(a.pruned, a)
+    m_m, lp_m = nll(masked, a)
+    m_o, lp_o = nll(a.original, a)
+    d = np.abs(lp_p - lp_m)
+    res = dict(pruned=a.pruned, removed=spec, nll_pruned=m_p, nll_masked=m_m, nll_original=m_o,
+               mean_diff=abs(m_p - m_m), max_pos_diff=float(d.max()), positions_differing=int(np.sum(d > 0)),
+               n_predictions=int(d.size), effect=abs(m_m - m_o),
+               tol_mean=a.tol_mean, tol_max=a.tol_max, min_effect=a.min_effect)
+    print(json.dumps(res))
+    bad = []
+    if not res["mean_diff"] <= a.tol_mean:
+        bad.append("mean NLL pruned %.7f vs masked %.7f differ by %.3g > %.3g" % (m_p, m_m, res["mean_diff"], a.tol_mean))
+    if not res["max_pos_diff"] <= a.tol_max:
+        bad.append("per-position log-prob differs by up to %.3g > %.3g (position %d)"
+                   % (res["max_pos_diff"], a.tol_max, int(d.argmax())))
+    if not res["effect"] >= a.min_effect:
+        bad.append("masking the heads moves the NLL by only %.3g < %.3g (original %.7f, masked %.7f): the test "
+                   "would not notice a pruner that removes nothing" % (res["effect"], a.min_effect, m_o, m_m))
+    if bad:
+        for b in bad:
+            sys.stderr.write("judge: FAIL: %s\n" % b)
+        sys.exit(1)
+    print("judge: ok: pruned %.6f, masked %.6f (|diff| %.3g, max per position %.3g), original %.6f"
+          % (m_p, m_m, res["mean_diff"], res["max_pos_diff"], m_o))
+
+
+if __name__ == "__main__":
+    main()
