@@ -42,6 +42,7 @@ struct ConfigArgs {
 /// Options of `score`.
 struct ScoreArgs {
   std::string model, preset, stats, heatmap;
+  std::string imatrix;  ///< llama-imatrix file (GGUF models)
   std::string json;  ///< as InspectArgs::json
   bool quiet = false;
   ConfigArgs config;
@@ -52,6 +53,8 @@ struct PruneArgs {
   std::string model, output, preset, stats, heads, report, heatmap;
   std::string compensate = "none";
   double compensate_lambda = 1e-3;
+  std::string imatrix, imatrix_out;  ///< llama-imatrix input and pruned output (GGUF models)
+  std::string requantize;            ///< "" or a ggml type name (GGUF models)
   bool force = false, quiet = false, no_sync = false;
   ConfigArgs config;
   const CLI::Option* sparsity_option = nullptr;
@@ -179,7 +182,8 @@ inline mhaprune::PrunerConfig make_config(const ConfigArgs& a) {
 /// Builds the whole option tree into `app`; the values land in `cl`, which must outlive parsing.
 inline void define_command_line(CLI::App& app, CommandLine& cl) {
   app.description("mhaprune " MHAPRUNE_VERSION_STRING
-                  ": remove attention heads from a Hugging Face-style safetensors checkpoint");
+                  ": remove attention heads from a Hugging Face-style safetensors checkpoint or a "
+                  "llama.cpp GGUF model");
   app.set_version_flag("--version", MHAPRUNE_VERSION_STRING);
   app.require_subcommand(1);
   app.footer(
@@ -190,7 +194,7 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
   CLI::App* inspect = app.add_subcommand("inspect",
                                          "Show the detected architecture, blocks, head counts, "
                                          "dtypes and parameter counts");
-  inspect->add_option("MODEL", cl.inspect.model, "Checkpoint directory, safetensors file or index")
+  inspect->add_option("MODEL", cl.inspect.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
       ->required();
   inspect->add_option("--json", cl.inspect.json, "Write JSON instead of a table (to FILE, or stdout if none)")
       ->expected(0, 1)
@@ -202,7 +206,7 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
 
   CLI::App* score =
       app.add_subcommand("score", "Score every head; nothing is removed or written but reports");
-  score->add_option("MODEL", cl.score.model, "Checkpoint directory, safetensors file or index")->required();
+  score->add_option("MODEL", cl.score.model, "Checkpoint directory, safetensors file or index, or a GGUF file")->required();
   detail::add_criterion_options(*score, cl.score.config);
   score->add_option("--stats", cl.score.stats, "Calibration statistics (safetensors) for activation criteria")
       ->option_text("FILE");
@@ -210,6 +214,10 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
       ->expected(0, 1)
       ->default_str("-")
       ->option_text("[FILE]");
+  score->add_option("--imatrix", cl.score.imatrix,
+                    "llama-imatrix file (GGUF or .dat) of a GGUF model: O-input statistics for wanda_sp "
+                    "(fluctuation too when it holds in_sum)")
+      ->option_text("FILE");
   score->add_option("--heatmap", cl.score.heatmap, "Write an SVG heatmap of the scores")->option_text("FILE");
   score->add_option("--preset", cl.score.preset, "Architecture preset JSON for an unknown model")
       ->option_text("FILE");
@@ -218,8 +226,8 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
 
   CLI::App* prune = app.add_subcommand("prune", "Remove heads and write a smaller checkpoint");
   PruneArgs& p = cl.prune;
-  prune->add_option("MODEL", p.model, "Checkpoint directory, safetensors file or index")->required();
-  prune->add_option("-o,--output", p.output, "Output directory (must not exist, unless --force)")
+  prune->add_option("MODEL", p.model, "Checkpoint directory, safetensors file or index, or a GGUF file")->required();
+  prune->add_option("-o,--output", p.output, "Output directory (a file for GGUF; must not exist, unless --force)")
       ->required()
       ->option_text("DIR");
   p.sparsity_option = detail::track(
@@ -258,6 +266,19 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
   prune->add_option("--compensate-lambda", p.compensate_lambda, "Ridge of lsq/obs, relative to mean(diag G)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  prune
+      ->add_option("--imatrix", p.imatrix,
+                   "llama-imatrix file (GGUF or .dat) of a GGUF model: O-input statistics for wanda_sp "
+                   "(fluctuation too when it holds in_sum)")
+      ->option_text("FILE");
+  prune->add_option("--imatrix-out", p.imatrix_out, "Write the pruned GGUF model's imatrix (needs --imatrix)")
+      ->option_text("FILE");
+  prune
+      ->add_option("--requantize", p.requantize,
+                   "GGUF: re-encode an O tensor whose removed heads are not whole blocks of its type, "
+                   "as this type (that tensor only; the report lists it)")
+      ->check(CLI::IsMember({"q8_0", "f16", "bf16", "f32"}))
+      ->option_text("q8_0|f16|bf16|f32");
   prune->add_option("--report", p.report, "Write the report JSON")->option_text("FILE");
   prune->add_option("--heatmap", p.heatmap, "Write an SVG heatmap of the scores and removed heads")
       ->option_text("FILE");

@@ -29,7 +29,10 @@
 #include "heads_spec.hpp"
 #include "heatmap_svg.hpp"
 #include "inspect.hpp"
+#include "inspect_gguf.hpp"
 #include "mhaprune/checkpoint/checkpoint.hpp"
+#include "mhaprune/checkpoint/prune_gguf.hpp"
+#include "mhaprune/io/imatrix.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/io/stats_file.hpp"
 #include "mhaprune/pruner/report_json.hpp"
@@ -95,15 +98,45 @@ void check_output_directory(const std::string& out, const ckpt::Checkpoint& inpu
   if (exists(out) && !force) throw usage_error("-o " + out + ": already exists; use --force to replace it");
 }
 
+/// The output file of a GGUF prune: its directory must exist; not an input file; not existing
+/// unless --force.
+void check_output_file(const std::string& out, const ckpt::GgufModel& m, bool force) {
+  if (!resolved(out)) throw usage_error("-o " + out + ": the directory " + parent_of(out) + " does not exist");
+  for (const auto& shard : m.files().shards()) {
+    const auto a = resolved(out), b = resolved(shard.path());
+    if (a && b && *a == *b) throw usage_error("-o " + out + ": refusing to write over the input model");
+  }
+  if (exists(out) && !force) throw usage_error("-o " + out + ": already exists; use --force to replace it");
+}
+
+/// --heads names GGUF layers by their number N in `blk.N`; the library takes block indices (they
+/// differ only where a layer has no attention).
+std::map<mhaprune::Index, std::vector<mhaprune::Index>> gguf_blocks_of_layers(
+    const std::map<mhaprune::Index, std::vector<mhaprune::Index>>& by_layer, const ckpt::GgufModel& m) {
+  std::map<mhaprune::Index, std::vector<mhaprune::Index>> out;
+  for (const auto& [layer, ids] : by_layer) {
+    mhaprune::Index index = -1;
+    for (const auto& b : m.blocks())
+      if (b.layer == layer) index = b.index;
+    if (index < 0) {
+      throw usage_error("--heads names layer " + std::to_string(layer) + ", but " + m.path() + " has " +
+                        std::to_string(m.block_count()) + " layers" +
+                        (layer >= 0 && static_cast<std::uint64_t>(layer) < m.block_count() ? " and that one has no attention heads" : ""));
+    }
+    out[index] = ids;
+  }
+  return out;
+}
+
 /// A report or heatmap path: its directory must exist; it must not replace a file of the input or,
 /// without --force, any existing file.
-void check_side_output(const char* flag, const std::string& path, const ckpt::Checkpoint& input, bool force) {
+void check_side_output(const char* flag, const std::string& path, const std::string& input, bool force) {
   if (path.empty() || path == "-") return;
   const auto p = resolved(path);
   if (!p)
     throw usage_error(std::string(flag) + " " + path + ": the directory " + parent_of(path) +
                       " does not exist");
-  const auto in_path = resolved(input_of(input));
+  const auto in_path = resolved(input);
   if (in_path && within(*p, *in_path))
     throw usage_error(std::string(flag) + " " + path + ": refusing to write into the input checkpoint");
   if (exists(path) && !force)
@@ -161,7 +194,38 @@ std::string percent(double x) {
 
 // --- commands ------------------------------------------------------------------------------------
 
+/// A llama.cpp model: a `.gguf` path, or any file that starts with GGUF's magic.
+bool is_gguf(const std::string& path) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0) return true;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
+/// --stats or --imatrix statistics, keyed as the model's blocks expect them.
+void load_gguf_stats(const std::string& stats, const std::string& imatrix, Inputs& in,
+                     std::optional<mhaprune::io::Imatrix>& matrix) {
+  if (!stats.empty() && !imatrix.empty()) throw usage_error("give --stats or --imatrix, not both");
+  load_stats(stats, in);
+  if (imatrix.empty()) return;
+  matrix = mhaprune::io::read_imatrix(imatrix);
+  in.stats = mhaprune::io::imatrix_to_stats(*matrix);
+  in.have_stats = true;
+}
+
 int run_inspect(const InspectArgs& a) {
+  if (is_gguf(a.model)) {
+    if (!a.preset.empty()) throw usage_error("--preset applies to safetensors checkpoints, not GGUF models");
+    const ckpt::GgufModel m = ckpt::GgufModel::open(a.model);
+    if (a.json.empty()) {
+      std::fputs(inspect_table(m).c_str(), stdout);
+    } else {
+      write_text(a.json, inspect_json(m).dump(2) + "\n");
+    }
+    return exit_ok;
+  }
   const ckpt::Checkpoint ck = open_model(a.model, a.preset);
   if (a.json.empty()) {
     std::fputs(inspect_table(ck).c_str(), stdout);
@@ -174,28 +238,45 @@ int run_inspect(const InspectArgs& a) {
 int run_score(const ScoreArgs& a, ProgressPrinter& progress) {
   const mhaprune::PrunerConfig config = make_config(a.config);
   Inputs in;
-  load_stats(a.stats, in);
-  const ckpt::Checkpoint ck = open_model(a.model, a.preset);
-  check_side_output("--json", a.json, ck, true);
-  check_side_output("--heatmap", a.heatmap, ck, true);
-
   ckpt::PruneOptions o;
   o.config = config;
-  if (in.have_stats) o.stats = &in.stats;
   o.progress = [&progress](const ckpt::Progress& p) { progress.update(p.stage, p.done, p.total, p.block); };
-  const mhaprune::PruneReport report = ckpt::score_checkpoint(ck, o);
+  mhaprune::PruneReport report;
+  std::string model_path, architecture;
+  if (is_gguf(a.model)) {
+    if (!a.preset.empty()) throw usage_error("--preset applies to safetensors checkpoints, not GGUF models");
+    std::optional<mhaprune::io::Imatrix> matrix;
+    load_gguf_stats(a.stats, a.imatrix, in, matrix);
+    const ckpt::GgufModel m = ckpt::GgufModel::open(a.model);
+    check_side_output("--json", a.json, m.path(), true);
+    check_side_output("--heatmap", a.heatmap, m.path(), true);
+    if (in.have_stats) o.stats = &in.stats;
+    report = ckpt::score_gguf(m, o);
+    model_path = m.path();
+    architecture = m.architecture();
+  } else {
+    if (!a.imatrix.empty()) throw usage_error("--imatrix applies to GGUF models; use --stats for checkpoints");
+    load_stats(a.stats, in);
+    const ckpt::Checkpoint ck = open_model(a.model, a.preset);
+    check_side_output("--json", a.json, input_of(ck), true);
+    check_side_output("--heatmap", a.heatmap, input_of(ck), true);
+    if (in.have_stats) o.stats = &in.stats;
+    report = ckpt::score_checkpoint(ck, o);
+    model_path = ck.path();
+    architecture = ck.architecture();
+  }
   progress.finish();
 
   if (!a.json.empty()) write_text(a.json, nlohmann::json(report).dump(2) + "\n");
   if (!a.heatmap.empty()) {
     HeatmapOptions h;
-    h.title = "mhaprune head scores: " + base_of(ck.path());
+    h.title = "mhaprune head scores: " + base_of(model_path);
     h.subtitle = "criterion " + config.criterion_type + " (" + config.criterion_reduce_type + "), " +
-                 ck.architecture();
+                 architecture;
     write_text(a.heatmap, heatmap_svg(report, h));
   }
   if (a.json != "-") {
-    std::printf("%s: %s, criterion %s (%s)\n", ck.path().c_str(), ck.architecture().c_str(),
+    std::printf("%s: %s, criterion %s (%s)\n", model_path.c_str(), architecture.c_str(),
                 config.criterion_type.c_str(), config.criterion_reduce_type.c_str());
     std::printf("%-6s %-40s %6s %11s %11s %11s  %s\n", "block", "name", "heads", "min", "mean", "max",
                 "lowest (id:score)");
@@ -234,41 +315,80 @@ int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
   o.overwrite = a.force;
   o.durable = !a.no_sync;
 
-  Inputs in;
-  load_stats(a.stats, in);
-  if (in.have_stats) o.stats = &in.stats;
-  const ckpt::Checkpoint ck = open_model(a.model, a.preset);
-  check_output_directory(a.output, ck, a.force);
-  check_side_output("--report", a.report, ck, a.force);
-  check_side_output("--heatmap", a.heatmap, ck, a.force);
-
   o.progress = [&progress](const ckpt::Progress& p) { progress.update(p.stage, p.done, p.total, p.block); };
-  const mhaprune::PruneReport report = ckpt::prune_checkpoint(ck, a.output, o);
+  Inputs in;
+  mhaprune::PruneReport report;
+  nlohmann::json report_json;
+  std::string model_path, architecture;
+  std::uint64_t model_before = 0;
+  long original_heads = 0;
+  if (is_gguf(a.model)) {
+    if (!a.preset.empty()) throw usage_error("--preset applies to safetensors checkpoints, not GGUF models");
+    std::optional<mhaprune::io::Imatrix> matrix;
+    load_gguf_stats(a.stats, a.imatrix, in, matrix);
+    if (!a.imatrix_out.empty() && !matrix) throw usage_error("--imatrix-out needs --imatrix");
+    if (in.have_stats) o.stats = &in.stats;
+    const ckpt::GgufModel m = ckpt::GgufModel::open(a.model);
+    check_output_file(a.output, m, a.force);
+    check_side_output("--report", a.report, m.path(), a.force);
+    check_side_output("--heatmap", a.heatmap, m.path(), a.force);
+    check_side_output("--imatrix-out", a.imatrix_out, m.path(), a.force);
+    if (o.explicit_heads) o.explicit_heads = gguf_blocks_of_layers(*o.explicit_heads, m);
+    ckpt::GgufPruneOptions g;
+    if (!a.requantize.empty()) g.requantize = mhaprune::io::parse_ggml_type(a.requantize);
+    if (matrix) g.imatrix = &*matrix;
+    g.imatrix_out = a.imatrix_out;
+    ckpt::GgufPruneResult result = ckpt::prune_gguf(m, a.output, o, g);
+    report = std::move(result.report);
+    report_json = report;
+    report_json["output_files"] = result.output_files;
+    report_json["architecture"] = result.architecture;
+    report_json["requantized"] = result.requantized;
+    model_path = m.path();
+    architecture = m.architecture() == result.architecture ? m.architecture()
+                                                             : m.architecture() + " -> " + result.architecture;
+    model_before = m.parameter_count();
+    for (const auto& b : m.blocks()) original_heads += static_cast<long>(b.original_heads);
+    for (const std::string& t : result.requantized)
+      std::printf("re-encoded %s as %s (its removed heads are not whole blocks)\n", t.c_str(), a.requantize.c_str());
+  } else {
+    if (!a.imatrix.empty() || !a.imatrix_out.empty() || !a.requantize.empty())
+      throw usage_error("--imatrix, --imatrix-out and --requantize apply to GGUF models");
+    load_stats(a.stats, in);
+    if (in.have_stats) o.stats = &in.stats;
+    const ckpt::Checkpoint ck = open_model(a.model, a.preset);
+    check_output_directory(a.output, ck, a.force);
+    check_side_output("--report", a.report, input_of(ck), a.force);
+    check_side_output("--heatmap", a.heatmap, input_of(ck), a.force);
+    report = ckpt::prune_checkpoint(ck, a.output, o);
+    report_json = report;
+    model_path = ck.path();
+    architecture = ck.architecture();
+    model_before = ck.parameter_count();
+    for (const auto& b : ck.blocks()) original_heads += static_cast<long>(b.original_heads);
+  }
   progress.finish();
 
-  if (!a.report.empty()) write_text(a.report, nlohmann::json(report).dump(2) + "\n");
+  if (!a.report.empty()) write_text(a.report, report_json.dump(2) + "\n");
   const std::string how = have_heads ? std::string("explicit heads")
                                      : config.criterion_type + ", " + config.pruning_scope + ", target " +
                                            percent(config.target_sparsity);
   if (!a.heatmap.empty()) {
     HeatmapOptions h;
-    h.title = "mhaprune: heads removed from " + base_of(ck.path());
+    h.title = "mhaprune: heads removed from " + base_of(model_path);
     h.subtitle = how + " (" + config.criterion_reduce_type + "); crossed out = removed";
     write_text(a.heatmap, heatmap_svg(report, h));
   }
 
   const mhaprune::BlockCost before = report.total(false), after = report.total(true);
-  const std::uint64_t model_before = ck.parameter_count();
   const std::uint64_t model_after =
       model_before - static_cast<std::uint64_t>(before.parameters - after.parameters);
-  std::printf("pruned %s -> %s (%s; %s)\n", ck.path().c_str(), a.output.c_str(), ck.architecture().c_str(),
+  std::printf("pruned %s -> %s (%s; %s)\n", model_path.c_str(), a.output.c_str(), architecture.c_str(),
               how.c_str());
   std::printf("heads       %ld -> %ld (%ld removed)\n", static_cast<long>(before.heads),
               static_cast<long>(after.heads), static_cast<long>(before.heads - after.heads));
   std::printf("kv heads    %ld -> %ld\n", static_cast<long>(before.kv_heads),
               static_cast<long>(after.kv_heads));
-  long original_heads = 0;
-  for (const auto& b : ck.blocks()) original_heads += static_cast<long>(b.original_heads);
   if (!have_heads && before.heads == after.heads && original_heads > static_cast<long>(before.heads)) {
     // Re-pruning at or below the fraction an earlier round removed is not an error, but looks like one.
     std::printf(

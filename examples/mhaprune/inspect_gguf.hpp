@@ -1,0 +1,134 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+//
+// `mhaprune inspect` of a GGUF model: the same JSON keys and table as for a checkpoint, with the
+// ggml tensor types in place of dtypes and the metadata llama.cpp reads.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "inspect.hpp"
+#include "mhaprune/checkpoint/gguf_model.hpp"
+
+namespace mhaprune_cli {
+
+/// Elements of the tensors a GGUF block binds, and the type of its first weight (Q or fused QKV).
+inline std::uint64_t block_parameters(const mhaprune::checkpoint::GgufModel& m,
+                                      const mhaprune::checkpoint::BlockInfo& b) {
+  std::uint64_t n = 0;
+  for (const auto& t : b.tensor_names) n += m.files().tensor(t).element_count();
+  return n;
+}
+
+inline std::string block_type(const mhaprune::checkpoint::GgufModel& m, const mhaprune::checkpoint::BlockInfo& b) {
+  const std::string& first = b.tensors.q.empty() ? b.tensors.qkv : b.tensors.q;
+  const std::string q = mhaprune::io::to_string(m.files().tensor(first).type);
+  const std::string o = mhaprune::io::to_string(m.files().tensor(b.tensors.o).type);
+  return q == o ? q : q + "/" + o;
+}
+
+/// `inspect --json` of a GGUF model: {"path", "format": "gguf", "architecture",
+/// "original_architecture", "files", "tensors", "parameters", "attention_parameters",
+/// "dtypes": {TYPE: {"tensors", "parameters"}}, "pruned_before", "head_dim", "model_dim",
+/// "block_count", "blocks": [as for a checkpoint, "dtype" being "q/o" types]}.
+inline nlohmann::json inspect_json(const mhaprune::checkpoint::GgufModel& m) {
+  using nlohmann::json;
+  json dtypes = json::object();
+  std::uint64_t tensors = 0;
+  json files = json::array();
+  for (const auto& shard : m.files().shards()) {
+    files.push_back(shard.path());
+    for (const auto& info : shard.tensors()) {
+      json& d = dtypes[mhaprune::io::to_string(info.type)];
+      if (d.is_null()) d = {{"tensors", std::uint64_t{0}}, {"parameters", std::uint64_t{0}}};
+      d["tensors"] = d["tensors"].get<std::uint64_t>() + 1;
+      d["parameters"] = d["parameters"].get<std::uint64_t>() + info.element_count();
+      ++tensors;
+    }
+  }
+  json blocks = json::array();
+  std::uint64_t attention = 0;
+  for (const auto& b : m.blocks()) {
+    const std::uint64_t params = block_parameters(m, b);
+    attention += params;
+    blocks.push_back({{"index", b.index},
+                      {"name", b.name},
+                      {"layer", b.layer},
+                      {"heads", b.layout.heads()},
+                      {"kv_heads", b.layout.kv_heads()},
+                      {"original_heads", b.original_heads},
+                      {"original_kv_heads", b.original_kv_heads},
+                      {"head_dim", b.layout.head_dim()},
+                      {"model_dim", b.layout.model_dim()},
+                      {"head_ids", b.head_ids},
+                      {"kv_head_ids", b.kv_head_ids},
+                      {"dtype", block_type(m, b)},
+                      {"parameters", params},
+                      {"tensors", b.tensor_names}});
+  }
+  return {{"path", m.path()},
+          {"format", "gguf"},
+          {"architecture", m.architecture()},
+          {"original_architecture", m.original_architecture()},
+          {"files", files},
+          {"tensors", tensors},
+          {"parameters", m.parameter_count()},
+          {"attention_parameters", attention},
+          {"dtypes", dtypes},
+          {"pruned_before", m.pruned_before() ? json("mhaprune.* keys") : json(nullptr)},
+          {"head_dim", m.head_dim()},
+          {"model_dim", m.model_dim()},
+          {"block_count", m.block_count()},
+          {"blocks", blocks}};
+}
+
+inline std::string inspect_table(const mhaprune::checkpoint::GgufModel& m) {
+  const nlohmann::json j = inspect_json(m);
+  std::string out;
+  char line[512];
+  const auto add = [&out](const std::string& key, const std::string& value) {
+    out += key;
+    out += std::string(key.size() < 14 ? 14 - key.size() : 1, ' ');
+    out += value + '\n';
+  };
+  add("model", m.path());
+  add("architecture", m.architecture() + " (GGUF general.architecture" +
+                          (m.original_architecture() != m.architecture() ? "; originally " + m.original_architecture()
+                                                                         : std::string()) +
+                          ")");
+  std::string types;
+  for (const auto& [name, d] : j.at("dtypes").items()) {
+    types += types.empty() ? "" : ", ";
+    types += name + ": " + std::to_string(d.at("tensors").get<std::uint64_t>()) + " tensors, " +
+             grouped(d.at("parameters").get<std::uint64_t>()) + " parameters";
+  }
+  add("files", std::to_string(j.at("files").size()) + " (" + j.at("files").at(0).get<std::string>() +
+                   (j.at("files").size() > 1 ? ", ..." : "") + ")");
+  add("tensors", grouped(j.at("tensors").get<std::uint64_t>()) + ", " + grouped(m.parameter_count()) +
+                     " parameters, " + grouped(j.at("attention_parameters").get<std::uint64_t>()) +
+                     " of them in attention blocks");
+  add("types", types);
+  mhaprune::Index heads = 0, original = 0;
+  for (const auto& b : m.blocks()) heads += b.layout.heads(), original += b.original_heads;
+  add("heads", std::to_string(heads) + " of " + std::to_string(original) + " in " +
+                   std::to_string(m.blocks().size()) + " blocks" +
+                   (m.pruned_before() ? " (pruned before; from its mhaprune.* keys)" : ""));
+  out += '\n';
+  std::snprintf(line, sizeof line, "%-6s %-40s %-9s %-9s %-5s %-6s %-11s %12s  %s\n", "block", "name", "heads",
+                "kv_heads", "d", "D", "type", "parameters", "head ids present");
+  out += line;
+  for (const auto& b : m.blocks()) {
+    const std::string h = std::to_string(b.layout.heads()) + "/" + std::to_string(b.original_heads);
+    const std::string kv = std::to_string(b.layout.kv_heads()) + "/" + std::to_string(b.original_kv_heads);
+    std::snprintf(line, sizeof line, "%-6ld %-40s %-9s %-9s %-5ld %-6ld %-11s %12s  %s\n",
+                  static_cast<long>(b.index), b.name.c_str(), h.c_str(), kv.c_str(),
+                  static_cast<long>(b.layout.head_dim()), static_cast<long>(b.layout.model_dim()),
+                  block_type(m, b).c_str(), grouped(block_parameters(m, b)).c_str(), id_ranges(b.head_ids).c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace mhaprune_cli
