@@ -5,6 +5,7 @@ heads masked (their O columns zeroed).
 
   judge.py --original IN.gguf --pruned OUT.gguf --work DIR [--heads SPEC | --heads-from-output]
            [--tol-mean X] [--tol-max Y] [--min-effect Z] [--node NODE] [--npm-prefix DIR]
+           [--requantize q8_0|f16|f32 [--tol-mean-plain X] [--tol-max-plain Y]]
 
 Runs tests/gguf/llama_nll.mjs (the real llama.cpp through node-llama-cpp) on
   (a) the pruned model,
@@ -16,6 +17,10 @@ length the tiny Qwen2 was trained on: 381 predictions), and asserts
   |mean NLL(a) - mean NLL(b)| <= tol-mean and max over positions |log p(a) - log p(b)| <= tol-max
   (same function), and |mean NLL(b) - mean NLL(c)| >= min-effect (the removed heads matter, so a
   pruner that changed nothing, or removed other heads, would fail).
+With --requantize T (the pruned O of some layers was re-encoded as T), (b) is the original masked
+and re-encoded as T the same way (make_tiny_gguf --mask-requantize) for the tolerances above, and
+(a) must also stay within --tol-mean-plain / --tol-max-plain of the plain masked original (what the
+re-encoding may cost).
 The removed heads are --heads SPEC, or with --heads-from-output the complement of the output's
 mhaprune.head_ids.N (check_gguf.py has cross-checked those against the request).
 Prints one JSON line with all the numbers. Exit 0 when every assertion holds, 1 otherwise.
@@ -75,6 +80,9 @@ def main():
     ap.add_argument("--tol-mean", type=float, default=1e-4)
     ap.add_argument("--tol-max", type=float, default=1e-3)
     ap.add_argument("--min-effect", type=float, default=0.01)
+    ap.add_argument("--requantize", choices=["q8_0", "f16", "f32"])
+    ap.add_argument("--tol-mean-plain", type=float, default=0.01)
+    ap.add_argument("--tol-max-plain", type=float, default=1.0)
     ap.add_argument("--node", default="node")
     ap.add_argument("--npm-prefix", default=os.environ.get("NODE_LLAMA_CPP_DIR", os.getcwd()))
     ap.add_argument("--text", default=TEXT)
@@ -86,22 +94,40 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     masked = os.path.join(a.work, "masked.gguf")
     make_tiny_gguf.mask_model(a.original, spec, masked)
-
     m_p, lp_p = nll(a.pruned, a)
     m_m, lp_m = nll(masked, a)
     m_o, lp_o = nll(a.original, a)
-    d = np.abs(lp_p - lp_m)
-    res = dict(pruned=a.pruned, removed=spec, nll_pruned=m_p, nll_masked=m_m, nll_original=m_o,
-               mean_diff=abs(m_p - m_m), max_pos_diff=float(d.max()), positions_differing=int(np.sum(d > 0)),
-               n_predictions=int(d.size), effect=abs(m_m - m_o),
-               tol_mean=a.tol_mean, tol_max=a.tol_max, min_effect=a.min_effect)
-    print(json.dumps(res))
     bad = []
+    res = dict(pruned=a.pruned, removed=spec, nll_pruned=m_p, nll_masked=m_m, nll_original=m_o,
+               effect=abs(m_m - m_o), min_effect=a.min_effect, n_predictions=int(lp_p.size))
+    if a.requantize:
+        # The pruned O of some layers was re-encoded: the tight comparison is with the original masked
+        # and re-encoded the same way; the plain masked original bounds what the re-encoding cost.
+        masked_rq = os.path.join(a.work, "masked_requantized.gguf")
+        make_tiny_gguf.mask_model(a.original, spec, masked_rq, {"q8_0": g.Q8_0, "f16": g.F16, "f32": g.F32}[a.requantize])
+        m_r, lp_r = nll(masked_rq, a)
+        dp = np.abs(lp_p - lp_m)
+        res.update(nll_masked_requantized=m_r, plain_mean_diff=abs(m_p - m_m), plain_max_pos_diff=float(dp.max()),
+                   tol_mean_plain=a.tol_mean_plain, tol_max_plain=a.tol_max_plain)
+        if not res["plain_mean_diff"] <= a.tol_mean_plain:
+            bad.append("mean NLL pruned %.7f vs plain masked %.7f differ by %.3g > %.3g: re-encoding cost too much"
+                       % (m_p, m_m, res["plain_mean_diff"], a.tol_mean_plain))
+        if not res["plain_max_pos_diff"] <= a.tol_max_plain:
+            bad.append("per-position log-prob vs the plain masked original differs by up to %.3g > %.3g"
+                       % (res["plain_max_pos_diff"], a.tol_max_plain))
+        ref_name, m_ref, lp_ref = "masked+requantized", m_r, lp_r
+    else:
+        ref_name, m_ref, lp_ref = "masked", m_m, lp_m
+    d = np.abs(lp_p - lp_ref)
+    res.update(reference=ref_name, mean_diff=abs(m_p - m_ref), max_pos_diff=float(d.max()),
+               positions_differing=int(np.sum(d > 0)), tol_mean=a.tol_mean, tol_max=a.tol_max)
+    print(json.dumps(res))
     if not res["mean_diff"] <= a.tol_mean:
-        bad.append("mean NLL pruned %.7f vs masked %.7f differ by %.3g > %.3g" % (m_p, m_m, res["mean_diff"], a.tol_mean))
+        bad.append("mean NLL pruned %.7f vs %s %.7f differ by %.3g > %.3g" % (m_p, ref_name, m_ref, res["mean_diff"], a.tol_mean))
     if not res["max_pos_diff"] <= a.tol_max:
         bad.append("per-position log-prob differs by up to %.3g > %.3g (position %d)"
                    % (res["max_pos_diff"], a.tol_max, int(d.argmax())))
+    m_m = res["nll_masked"]
     if not res["effect"] >= a.min_effect:
         bad.append("masking the heads moves the NLL by only %.3g < %.3g (original %.7f, masked %.7f): the test "
                    "would not notice a pruner that removes nothing" % (res["effect"], a.min_effect, m_o, m_m))
@@ -109,8 +135,8 @@ def main():
         for b in bad:
             sys.stderr.write("judge: FAIL: %s\n" % b)
         sys.exit(1)
-    print("judge: ok: pruned %.6f, masked %.6f (|diff| %.3g, max per position %.3g), original %.6f"
-          % (m_p, m_m, res["mean_diff"], res["max_pos_diff"], m_o))
+    print("judge: ok: pruned %.6f, %s %.6f (|diff| %.3g, max per position %.3g), masked %.6f, original %.6f"
+          % (m_p, ref_name, m_ref, res["mean_diff"], res["max_pos_diff"], m_m, m_o))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 """Writes the tiny GGUF models of the GGUF tests (numpy only, deterministic, nothing downloaded).
 
   make_tiny_gguf.py OUTDIR                      all models below into OUTDIR
-  make_tiny_gguf.py --mask "L:ids;L:ids" -i IN.gguf -o OUT.gguf
+  make_tiny_gguf.py --mask "L:ids;L:ids" -i IN.gguf -o OUT.gguf [--mask-requantize q8_0|f16|f32]
                                                 the same model with those heads masked
 
 Models (written with our own GGUF writer and quantizers, tests/gguf/gguf_np.py):
@@ -36,6 +36,10 @@ of the block bit-identical: F32/F16/BF16 store 0; Q8_0 (x = d*q) sets those q to
 sub-block's 6-bit scale and min to 0, which needs the masked columns to cover whole 32-element
 sub-blocks (true for 64-wide heads). So the masked model differs from the original only in the
 masked heads, and its other weights are exactly the ones the pruned model must keep.
+With --mask-requantize T, an O whose masked columns are not whole blocks of its type (the case where
+`mhaprune prune --requantize T` re-encodes the pruned O) is dequantized, masked in float and
+re-encoded as T instead: the masked counterpart of the re-encoded O (block boundaries can still
+differ from the pruned O's when a head is narrower than a block, so this is close, not identical).
 """
 
 import argparse
@@ -136,12 +140,12 @@ def llama_model():
               (b + "attn_q.weight", llama_permute(mat(H * HD, E, 2.0), H)),
               (b + "attn_k.weight", llama_permute(mat(HKV * HD, E, 2.0), HKV)),
               (b + "attn_v.weight", mat(HKV * HD, E, 1.0)),
-              (b + "attn_output.weight", mat(E, H * HD, 1.5)),
+              (b + "attn_output.weight", mat(E, H * HD, 4.0)),
               (b + "ffn_norm.weight", norm(E)),
               (b + "ffn_gate.weight", mat(FF, E, 1.0)),
               (b + "ffn_up.weight", mat(FF, E, 1.0)),
               (b + "ffn_down.weight", mat(E, FF, 1.0))]
-    t += [("output_norm.weight", norm(E)), ("output.weight", mat(V, E, 4.0))]
+    t += [("output_norm.weight", norm(E)), ("output.weight", mat(V, E, 2.0))]
     return hp, t
 
 
@@ -245,7 +249,10 @@ def mask_o_row_bytes(ttype, rows, cols, hd):
         raise SystemExit("mask: no exact zero written for %s" % g.type_name(ttype))
 
 
-def mask_model(inp, spec, out):
+def mask_model(inp, spec, out, requantize=None):
+    """requantize (a ggml type id or None): an O whose masked columns are not whole blocks of its type
+    is instead dequantized, masked in float and re-encoded as that type -- the masked counterpart of
+    a pruned O that was re-encoded (`mhaprune prune --requantize`)."""
     f = g.GGUFFile(inp)
     heads = g.parse_heads(spec)
     hd = head_dim(f)
@@ -262,8 +269,15 @@ def mask_model(inp, spec, out):
                 for h in heads[layer]:
                     if not 0 <= h < nh[layer]:
                         raise SystemExit("mask: layer %d has no head %d" % (layer, h))
-                rows = f.rows(t.name).copy()
                 cols = [h * hd + c for h in heads[layer] for c in range(hd)]
+                blk = g.block_of(t.ttype)[0]
+                per_block = np.isin(np.arange(t.ne[0]), cols).reshape(-1, blk)
+                if requantize is not None and not np.all(per_block.all(axis=1) | ~per_block.any(axis=1)):
+                    vals = f.values(t.name).copy()
+                    vals[:, cols] = 0
+                    tensors.append((t.name, t.ne, requantize, g.quantize(requantize, vals)))
+                    continue
+                rows = f.rows(t.name).copy()
                 mask_o_row_bytes(t.ttype, rows, cols, hd)
                 data = rows.tobytes()
                 # The masked columns really decode to 0 and nothing else changed.
@@ -285,11 +299,13 @@ def main():
     ap.add_argument("--mask")
     ap.add_argument("-i", "--input")
     ap.add_argument("-o", "--output")
+    ap.add_argument("--mask-requantize", choices=["q8_0", "f16", "f32"])
     a = ap.parse_args()
     if a.mask is not None:
         if not a.input or not a.output:
             ap.error("--mask needs -i and -o")
-        mask_model(a.input, a.mask, a.output)
+        mask_model(a.input, a.mask, a.output,
+                   {"q8_0": g.Q8_0, "f16": g.F16, "f32": g.F32}.get(a.mask_requantize))
         return
     if not a.outdir:
         ap.error("OUTDIR is required")
