@@ -5,6 +5,8 @@
   check_gguf.py INPUT.gguf OUTPUT.gguf [--heads SPEC] [--requantize q8_0|f16|f32]
                 [--expect-counts N,N,...] [--expect-arch ARCH]
   check_gguf.py --self-test INPUT.gguf OUTPUT.gguf [same options]
+  check_gguf.py --self-test --numpy-prune SPEC --work DIR INPUT.gguf [--requantize T]
+                (OUTPUT made by numpy_prune.py --heads SPEC)
 
 Reads the removed heads from the output's mhaprune.* KVs (original_head_count(_kv), head_ids.N,
 kv_head_ids.N, requantized, original_architecture) and cross-checks them against --heads SPEC
@@ -403,7 +405,10 @@ def self_test(inp, out, **kw):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input")
-    ap.add_argument("output")
+    ap.add_argument("output", nargs="?")
+    ap.add_argument("--numpy-prune", metavar="SPEC",
+                    help="with --self-test: make OUTPUT with numpy_prune.py --heads SPEC in --work")
+    ap.add_argument("--work")
     ap.add_argument("--heads")
     ap.add_argument("--requantize", choices=["q8_0", "f16", "f32"])
     ap.add_argument("--expect-counts")
@@ -413,6 +418,20 @@ def main():
     kw = dict(heads_spec=a.heads, requant=a.requantize,
               expect_counts=[int(x) for x in a.expect_counts.split(",")] if a.expect_counts else None,
               expect_arch=a.expect_arch)
+    if a.numpy_prune is not None:
+        if not a.self_test or not a.work or a.output:
+            ap.error("--numpy-prune needs --self-test and --work, and no OUTPUT")
+        import subprocess
+        os.makedirs(a.work, exist_ok=True)
+        a.output = os.path.join(a.work, "numpy_pruned.gguf")
+        cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "numpy_prune.py"), a.input,
+               "-o", a.output, "--heads", a.numpy_prune]
+        if a.requantize:
+            cmd += ["--requantize", a.requantize]
+        subprocess.run(cmd, check=True)
+        kw["heads_spec"] = a.numpy_prune
+    if a.output is None:
+        ap.error("OUTPUT is required")
     if a.self_test:
         sys.exit(self_test(a.input, a.output, **kw))
     errs = check(a.input, a.output, **kw)

@@ -3,7 +3,7 @@
 """llama.cpp judges a pruned GGUF model: it must compute what the original computes with the same
 heads masked (their O columns zeroed).
 
-  judge.py --original IN.gguf --pruned OUT.gguf --work DIR [--heads SPEC | --heads-from-output]
+  judge.py --original IN.gguf --pruned OUT.gguf --work DIR (--heads SPEC | --heads-from-output)
            [--tol-mean X] [--tol-max Y] [--min-effect Z] [--node NODE] [--npm-prefix DIR]
            [--requantize q8_0|f16|f32 [--tol-mean-plain X] [--tol-max-plain Y]]
 
@@ -24,6 +24,9 @@ re-encoding may cost).
 The removed heads are --heads SPEC, or with --heads-from-output the complement of the output's
 mhaprune.head_ids.N (check_gguf.py has cross-checked those against the request).
 Prints one JSON line with all the numbers. Exit 0 when every assertion holds, 1 otherwise.
+
+  judge.py --reference-nll tests/data/tiny-qwen2/reference_nll.json --original qwen2-hd16-f32.gguf
+checks llama.cpp against the training script's own NLL on the first three 128-byte sequences.
 """
 
 import argparse
@@ -69,12 +72,28 @@ def nll(model, a):
     return d["mean_nll"], np.array(d["logprob"], dtype=np.float64)
 
 
+def reference_check(a):
+    """llama.cpp on our converted tiny Qwen2 against the NLL the training script computed in numpy
+    (float64) on the same 128-byte sequences: proves the converter, the vocabulary and the
+    probability read-out."""
+    ref = json.load(open(a.reference_nll))["per_sequence_mean_nll_float64"]
+    _, lp = nll(a.original, a)  # 3 chunks of 128 bytes from offset 0 = reference sequences 0, 1, 2
+    got = [-float(np.mean(lp[127 * k:127 * (k + 1)])) for k in range(3)]
+    diffs = [abs(x - y) for x, y in zip(got, ref[:3])]
+    print(json.dumps(dict(model=a.original, llama_cpp=got, reference=ref[:3], abs_diff=diffs, tol=a.reference_tol)))
+    if max(diffs) > a.reference_tol:
+        sys.stderr.write("judge: FAIL: llama.cpp's per-sequence NLL %s differs from the reference %s by up to %.3g > %.3g\n"
+                         % (got, ref[:3], max(diffs), a.reference_tol))
+        sys.exit(1)
+    print("judge: ok: llama.cpp reproduces the reference NLL (max |diff| %.3g)" % max(diffs))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--original", required=True)
-    ap.add_argument("--pruned", required=True)
-    ap.add_argument("--work", required=True)
-    grp = ap.add_mutually_exclusive_group(required=True)
+    ap.add_argument("--pruned")
+    ap.add_argument("--work")
+    grp = ap.add_mutually_exclusive_group()
     grp.add_argument("--heads")
     grp.add_argument("--heads-from-output", action="store_true")
     ap.add_argument("--tol-mean", type=float, default=1e-4)
@@ -86,7 +105,15 @@ def main():
     ap.add_argument("--node", default="node")
     ap.add_argument("--npm-prefix", default=os.environ.get("NODE_LLAMA_CPP_DIR", os.getcwd()))
     ap.add_argument("--text", default=TEXT)
+    ap.add_argument("--reference-nll", metavar="JSON",
+                    help="instead: check that llama.cpp's NLL of --original on each 128-byte sequence "
+                         "matches per_sequence_mean_nll_float64 of this reference_nll.json")
+    ap.add_argument("--reference-tol", type=float, default=2e-4)
     a = ap.parse_args()
+    if a.reference_nll:
+        return reference_check(a)
+    if not a.pruned or not a.work or (a.heads is None and not a.heads_from_output):
+        ap.error("--pruned, --work and --heads or --heads-from-output are required")
 
     spec = removed_from_output(a.pruned) if a.heads_from_output else a.heads
     if not g.parse_heads(spec):
