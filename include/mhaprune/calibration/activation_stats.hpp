@@ -76,14 +76,22 @@ class ActivationStats {
   /// Number of non-empty batches added so far (merged accumulators add theirs; `from_moments` counts 1).
   std::int64_t batches() const noexcept { return batches_; }
 
-  /// Per-channel mean, `[channels]`. @throws calibration_error when `count()` is 0.
+  /// Whether the mean and M2 are known: true except for statistics rebuilt by `from_sum_squares`
+  /// (sums of squares only, e.g. from a llama-imatrix file) and accumulators they were merged into.
+  bool has_moments() const noexcept { return has_moments_; }
+
+  /// Per-channel mean, `[channels]`.
+  /// @throws calibration_error when `count()` is 0, or when `has_moments()` is false.
   const Eigen::VectorXd& mean() const;
-  /// Per-channel M2 = Σ (x - mean)², `[channels]`. @throws calibration_error when `count()` is 0.
+  /// Per-channel M2 = Σ (x - mean)², `[channels]`.
+  /// @throws calibration_error when `count()` is 0, or when `has_moments()` is false.
   const Eigen::VectorXd& m2() const;
   /// Per-channel sample variance M2 / (n - 1), `[channels]`.
-  /// @throws calibration_error when `count()` is 0 or 1 (use `population_variance` for one sample).
+  /// @throws calibration_error when `count()` is 0 or 1 (use `population_variance` for one sample), or
+  ///         when `has_moments()` is false.
   Eigen::VectorXd variance() const;
-  /// Per-channel population variance M2 / n, `[channels]`. @throws calibration_error when `count()` is 0.
+  /// Per-channel population variance M2 / n, `[channels]`.
+  /// @throws calibration_error when `count()` is 0, or when `has_moments()` is false.
   Eigen::VectorXd population_variance() const;
   /// Per-channel sum of squares Σ x², `[channels]`. @throws calibration_error when `count()` is 0.
   const Eigen::VectorXd& sum_squares() const;
@@ -117,8 +125,24 @@ class ActivationStats {
                                       const Eigen::VectorXd& m2, const Eigen::VectorXd& sum_squares,
                                       const std::optional<Eigen::MatrixXd>& gram = std::nullopt);
 
+  /// Rebuilds statistics that know only each channel's sum of squares Σ x² and the token count, as
+  /// a llama-imatrix file stores them (without its optional Σ x): enough for `sum_squares` and
+  /// `l2_norms` (wanda_sp), while `mean`, `m2` and the variances throw, so that nothing uses moments
+  /// that were never measured. `has_moments()` is false (true again after `reset`, or when `count`
+  /// is 0, since then nothing is unknown). Batches can be added and accumulators merged; the result
+  /// keeps summing squares and counting tokens and knows its moments only if every part did. No
+  /// Gram matrix is tracked.
+  ///
+  /// @param count number of tokens behind the sums, >= 0.
+  /// @param sum_squares `[channels]`, channels >= 1, each finite and >= 0 (all 0 when `count` is 0).
+  /// @throws shape_error when `sum_squares` is empty.
+  /// @throws calibration_error when `count` < 0, or a sum is negative, not finite, or not 0 with a
+  ///         count of 0.
+  static ActivationStats from_sum_squares(std::int64_t count, const Eigen::VectorXd& sum_squares);
+
  private:
   void require_samples(const char* caller) const;
+  void require_moments(const char* caller) const;
 
   Index channels_ = 0;
   GramTracking gram_tracking_ = GramTracking::off;
@@ -127,7 +151,8 @@ class ActivationStats {
   Eigen::VectorXd mean_;
   Eigen::VectorXd m2_;
   Eigen::VectorXd sum_squares_;
-  Eigen::MatrixXd gram_;  // [channels, channels] when tracked, else empty
+  Eigen::MatrixXd gram_;     // [channels, channels] when tracked, else empty
+  bool has_moments_ = true;  // false: mean_ and m2_ hold no information (see from_sum_squares)
 };
 
 }  // namespace mhaprune

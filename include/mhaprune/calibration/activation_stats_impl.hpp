@@ -221,6 +221,7 @@ inline void ActivationStats::merge(const ActivationStats& other) {
                      other.m2_, mean, m2);
   Eigen::VectorXd sumsq = sum_squares_ + other.sum_squares_;
   if (has_gram()) gram_ += other.gram_;  // same size: no allocation, cannot throw
+  has_moments_ = has_moments_ && other.has_moments_;
   mean_.swap(mean);
   m2_.swap(m2);
   sum_squares_.swap(sumsq);
@@ -235,6 +236,7 @@ inline void ActivationStats::reset() noexcept {
   gram_.setZero();
   count_ = 0;
   batches_ = 0;
+  has_moments_ = true;
 }
 
 inline void ActivationStats::require_samples(const char* caller) const {
@@ -244,18 +246,30 @@ inline void ActivationStats::require_samples(const char* caller) const {
   }
 }
 
+inline void ActivationStats::require_moments(const char* caller) const {
+  if (!has_moments_) {
+    throw calibration_error(detail::message(
+        "ActivationStats::", caller,
+        "(): these statistics hold only per-channel sums of squares and the token count (from_sum_squares, "
+        "e.g. a llama-imatrix file without in_sum): the mean and variance of the activations are unknown"));
+  }
+}
+
 inline const Eigen::VectorXd& ActivationStats::mean() const {
   require_samples("mean");
+  require_moments("mean");
   return mean_;
 }
 
 inline const Eigen::VectorXd& ActivationStats::m2() const {
   require_samples("m2");
+  require_moments("m2");
   return m2_;
 }
 
 inline Eigen::VectorXd ActivationStats::variance() const {
   require_samples("variance");
+  require_moments("variance");
   if (count_ < 2) {
     throw calibration_error(
         detail::message("ActivationStats::variance(): the sample variance needs at least 2 "
@@ -267,6 +281,7 @@ inline Eigen::VectorXd ActivationStats::variance() const {
 
 inline Eigen::VectorXd ActivationStats::population_variance() const {
   require_samples("population_variance");
+  require_moments("population_variance");
   return m2_ / static_cast<double>(count_);
 }
 
@@ -341,6 +356,29 @@ inline ActivationStats ActivationStats::from_moments(std::int64_t count, const E
   }
   s.count_ = count;
   s.batches_ = count > 0 ? 1 : 0;
+  return s;
+}
+
+inline ActivationStats ActivationStats::from_sum_squares(std::int64_t count,
+                                                         const Eigen::VectorXd& sum_squares) {
+  const Index c = sum_squares.size();
+  const char* here = "ActivationStats::from_sum_squares(): ";
+  if (c == 0)
+    throw shape_error(detail::message(here, "expected at least one channel, got empty sums of squares"));
+  if (count < 0) throw calibration_error(detail::message(here, "expected a count >= 0, got ", count));
+  for (Index j = 0; j < c; ++j) {
+    const double v = sum_squares(j);
+    if (!std::isfinite(v) || v < 0 || (count == 0 && v != 0)) {
+      throw calibration_error(detail::message(here, "the sum of squares of channel ", j, " is ", v,
+                                              "; expected ",
+                                              count == 0 ? "0 with a count of 0" : "a finite value >= 0"));
+    }
+  }
+  ActivationStats s(c);
+  s.sum_squares_ = sum_squares;
+  s.count_ = count;
+  s.batches_ = count > 0 ? 1 : 0;
+  s.has_moments_ = count == 0;  // with no tokens nothing is unknown; adding batches then gives moments
   return s;
 }
 

@@ -30,13 +30,19 @@ const ActivationStats& check_compensation_stats(const AttentionBlock<Scalar>& bl
     fail("the statistics of O's input have ", stats->channels(), " channels; expected H*d = ", C,
          " (the block's current heads: H=", block.layout().heads(), ", d=", block.layout().head_dim(), ")");
   }
+  if (!stats->has_moments()) {
+    fail(
+        "needs the mean of O's input, but the statistics hold only sums of squares (a llama-imatrix file "
+        "without in_sum); no compensation can use them");
+  }
   if (!stats->mean().allFinite() || !stats->m2().allFinite())
     fail("the mean or M2 of O's input is not finite");
   if (needs_gram(method)) {
     if (!stats->has_gram()) {
       fail(
           "needs the Gram matrix of O's input, but the statistics do not track it "
-          "(collect them with GramTracking::on, or store P.input.gram in the statistics file)");
+          "(collect them with GramTracking::on, or store P.input.gram in the statistics file; a "
+          "llama-imatrix file never holds it)");
     }
     if (!stats->gram().allFinite()) fail("the Gram matrix of O's input is not finite");
   }

@@ -17,7 +17,8 @@ namespace mhaprune {
 /// FLAP standardises each layer's scores before a global ranking; that is a pruner policy, not done here.
 ///
 /// Evidence: `with_activations(stats)` with H*d (or original_heads*d) channels and at least two tokens.
-/// Stateless. @throws evidence_error (no statistics), shape_error (channel count), calibration_error
+/// Stateless. @throws evidence_error (no statistics, or statistics without moments: sums of squares
+/// only, as from a llama-imatrix file without in_sum), shape_error (channel count), calibration_error
 /// (fewer than two tokens), and what `AttentionBlock::validate` throws.
 class Fluctuation {
  public:
@@ -27,6 +28,13 @@ class Fluctuation {
   Eigen::VectorXd scores(const AttentionBlock<Scalar>& block, const Evidence& ev) const {
     block.validate();
     const ActivationStats& stats = detail::require_activations(ev, block, name(), 2);
+    if (!stats.has_moments()) {
+      throw evidence_error(detail::message(
+          name(), ": block \"", block.name(),
+          "\": needs the variance of O's input, but the activation statistics hold only sums of squares "
+          "(a llama-imatrix file stores the mean only when written with in_sum); use wanda_sp, or "
+          "statistics collected by mhaprune"));
+    }
     const auto channels = detail::activation_channels(block, stats);
     const OutputChannelNorms o = output_channel_norms(block);
     const Eigen::VectorXd var = stats.variance();

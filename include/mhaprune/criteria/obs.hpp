@@ -50,7 +50,8 @@ class Obs {
     if (!stats.has_gram()) {
       throw evidence_error(detail::message(name(), ": block \"", block.name(),
                                            "\": the activation statistics do not track the Gram matrix "
-                                           "(collect them with GramTracking::on)"));
+                                           "(collect them with GramTracking::on; a llama-imatrix file never "
+                                           "holds it)"));
     }
     const std::vector<Index> channels = detail::activation_channels(block, stats);
     const Eigen::MatrixXd G = stats.gram()(channels, channels) / static_cast<double>(stats.count());
