@@ -200,7 +200,7 @@ class GgufCursor {
   /// A GGUF string (u64 length + bytes), its length checked against the rest of the file.
   template <typename... What>
   std::string string(What&&... what) {
-    const std::uint64_t len = u64(what..., " length");
+    const std::uint64_t len = u64("length of ", what...);
     if (len > remaining()) {
       throw fail(what..., " is ", len, " bytes long, past the end of the file: only ", remaining(),
                  " bytes follow its length at offset ", at_ - 8, " (truncated or corrupt)");

@@ -192,10 +192,8 @@ class GgufValue {
     out.count_ = 1;
     std::size_t size = 0;
     if (out.type_ == GgufType::STRING) {
-      size = string_size(p, n, 0, [&](std::size_t at, std::uint64_t len) {
-        return fail("string of ", len, " bytes (its length at value byte ", at,
-                    ") runs past the end of the file: ", n - std::min<std::size_t>(n, at + 8),
-                    " bytes remain");
+      size = string_size(p, n, 0, [&](std::size_t, std::uint64_t len) {
+        return fail("string of ", len, " bytes runs past the end of the file: ", n - 8, " bytes remain");
       });
       if (size == 0) throw fail("string length runs past the end of the file");
     } else if (out.type_ == GgufType::ARRAY) {
