@@ -495,9 +495,10 @@ def dequantize(t, buf, n):
 
 
 def parse_heads(spec):
-    """'L:ids;L:ids' -> {layer: sorted list of head ids}."""
+    """'L:ids;L:ids' -> {layer: sorted list of head ids}. '/' also separates layers (CMake lists
+    cannot carry ';')."""
     out = {}
-    spec = spec.strip()
+    spec = spec.strip().replace("/", ";")
     if not spec:
         return out
     for part in spec.split(";"):

@@ -27,6 +27,10 @@ Prints one JSON line with all the numbers. Exit 0 when every assertion holds, 1 
 
   judge.py --reference-nll tests/data/tiny-qwen2/reference_nll.json --original qwen2-hd16-f32.gguf
 checks llama.cpp against the training script's own NLL on the first three 128-byte sequences.
+
+  judge.py --original IN.gguf --numpy-prune OTHER_SPEC --heads SPEC --work DIR --expect-mismatch
+is the judge's own self-test: a model pruned (by numpy_prune.py) of other heads than the masked ones
+must be caught.
 """
 
 import argparse
@@ -109,11 +113,21 @@ def main():
                     help="instead: check that llama.cpp's NLL of --original on each 128-byte sequence "
                          "matches per_sequence_mean_nll_float64 of this reference_nll.json")
     ap.add_argument("--reference-tol", type=float, default=2e-4)
+    ap.add_argument("--numpy-prune", metavar="SPEC",
+                    help="make --pruned here with numpy_prune.py --heads SPEC --rename always")
+    ap.add_argument("--expect-mismatch", action="store_true",
+                    help="self-test of the judge: succeed only if the pruned model loads and does NOT match "
+                         "the masked original within the tolerances (e.g. --numpy-prune with other heads)")
     a = ap.parse_args()
     if a.reference_nll:
         return reference_check(a)
+    if a.numpy_prune is not None and a.work and not a.pruned:
+        os.makedirs(a.work, exist_ok=True)
+        a.pruned = os.path.join(a.work, "numpy_pruned.gguf")
+        subprocess.run([sys.executable, os.path.join(HERE, "numpy_prune.py"), a.original, "-o", a.pruned,
+                        "--heads", a.numpy_prune, "--rename", "always"], check=True)
     if not a.pruned or not a.work or (a.heads is None and not a.heads_from_output):
-        ap.error("--pruned, --work and --heads or --heads-from-output are required")
+        ap.error("--pruned (or --numpy-prune), --work and --heads or --heads-from-output are required")
 
     spec = removed_from_output(a.pruned) if a.heads_from_output else a.heads
     if not g.parse_heads(spec):
@@ -154,6 +168,12 @@ def main():
     if not res["max_pos_diff"] <= a.tol_max:
         bad.append("per-position log-prob differs by up to %.3g > %.3g (position %d)"
                    % (res["max_pos_diff"], a.tol_max, int(d.argmax())))
+    if a.expect_mismatch:
+        if bad:
+            print("judge: ok: the mismatch was caught: " + "; ".join(bad))
+            return
+        sys.stderr.write("judge: FAIL: expected a mismatch but pruned %.7f agrees with %s %.7f\n" % (m_p, ref_name, m_ref))
+        sys.exit(1)
     m_m = res["nll_masked"]
     if not res["effect"] >= a.min_effect:
         bad.append("masking the heads moves the NLL by only %.3g < %.3g (original %.7f, masked %.7f): the test "

@@ -92,7 +92,7 @@ if(NOT _rc EQUAL 0)
 endif()
 
 if(_heads_args)
-  set(_judge_heads ${_heads_args})
+  set(_judge_heads --heads "${_spec}")  # (a plain copy of _heads_args would split the escaped ';')
 else()
   set(_judge_heads --heads-from-output)
 endif()
