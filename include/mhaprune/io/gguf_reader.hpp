@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,6 +28,41 @@
 #include "mhaprune/io/mapped_file.hpp"
 
 namespace mhaprune::io {
+
+namespace detail {
+
+/// The element of `order` (indices) whose name(index) equals `wanted`, by binary search; `order`
+/// is sorted by name. Returns the index, or size_t(-1).
+template <typename NameOf>
+std::size_t find_sorted(const std::vector<std::size_t>& order, std::string_view wanted, NameOf name_of) noexcept {
+  std::size_t lo = 0, hi = order.size();
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (name_of(order[mid]) < wanted) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo < order.size() && name_of(order[lo]) == wanted ? order[lo] : static_cast<std::size_t>(-1);
+}
+
+/// Indices 0..n-1 sorted by name_of(index).
+template <typename NameOf>
+std::vector<std::size_t> sorted_order(std::size_t n, NameOf name_of) {
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return name_of(a) < name_of(b); });
+  return order;
+}
+
+/// Streams a name quoted as in every message (detail::quoted), built only when a message is.
+struct QuotedName {
+  const std::string& name;
+  friend std::ostream& operator<<(std::ostream& out, const QuotedName& q) { return out << quoted(q.name); }
+};
+
+}  // namespace detail
 
 /// ggml's limits that a GGUF file must respect (ggml.h).
 inline constexpr std::size_t gguf_max_name_bytes = 63;  ///< GGML_MAX_NAME (64) minus the NUL
@@ -103,13 +140,17 @@ class GgufHeader {
 
   /// The value of `key`, or null.
   const GgufValue* find(std::string_view key) const noexcept {
-    const auto it = kv_index_.find(std::string(key));
-    return it == kv_index_.end() ? nullptr : &kvs_[it->second].value;
+    const std::size_t i = detail::find_sorted(kv_order_, key, [this](std::size_t k) -> std::string_view {
+      return kvs_[k].key;
+    });
+    return i == npos ? nullptr : &kvs_[i].value;
   }
   /// The tensor called `name`, or null.
   const GgufTensorInfo* find_tensor(std::string_view name) const noexcept {
-    const auto it = tensor_index_.find(std::string(name));
-    return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+    const std::size_t i = detail::find_sorted(tensor_order_, name, [this](std::size_t k) -> std::string_view {
+      return tensors_[k].name;
+    });
+    return i == npos ? nullptr : &tensors_[i];
   }
   /// The tensor called `name`.
   /// @throws missing_tensor_error naming the file and listing similar names it does hold.
@@ -153,8 +194,10 @@ class GgufHeader {
   std::uint64_t file_size_ = 0;
   std::vector<GgufKv> kvs_;
   std::vector<GgufTensorInfo> tensors_;
-  std::unordered_map<std::string, std::size_t> kv_index_;
-  std::unordered_map<std::string, std::size_t> tensor_index_;
+  // Indices into kvs_ / tensors_ sorted by key / name: lookups that never allocate.
+  std::vector<std::size_t> kv_order_;
+  std::vector<std::size_t> tensor_order_;
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 };
 
 namespace detail {
@@ -322,11 +365,12 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
 
   // --- KVs
   h.kvs_.reserve(static_cast<std::size_t>(n_kv));
-  h.kv_index_.reserve(static_cast<std::size_t>(n_kv));
+  std::unordered_map<std::string, std::size_t> kv_seen;  // for duplicates, named with both indices
+  kv_seen.reserve(static_cast<std::size_t>(n_kv));
   for (std::uint64_t i = 0; i < n_kv; ++i) {
     std::string key = in.string("key of KV ", i);
     if (key.empty()) throw in.fail("key of KV ", i, " is empty");
-    const auto [it, inserted] = h.kv_index_.emplace(key, h.kvs_.size());
+    const auto [it, inserted] = kv_seen.emplace(key, h.kvs_.size());
     if (!inserted) {
       throw in.fail("key ", detail::quoted(key), " appears twice (KVs ", it->second, " and ", i,
                     "): duplicate key");
@@ -340,7 +384,8 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
     h.kvs_.push_back(GgufKv{std::move(key), std::move(value)});
   }
 
-  if (const GgufValue* a = h.find(gguf_key_alignment)) {
+  if (const auto found = kv_seen.find(std::string(gguf_key_alignment)); found != kv_seen.end()) {
+    const GgufValue* a = &h.kvs_[found->second].value;
     if (a->type() != GgufType::UINT32) {
       throw in.fail("key \"general.alignment\" has type ",
                     a->is_array() ? "ARRAY of " + to_string(a->element_type()) : to_string(a->type()),
@@ -355,16 +400,17 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
 
   // --- tensor infos
   h.tensors_.reserve(static_cast<std::size_t>(n_tensors));
-  h.tensor_index_.reserve(static_cast<std::size_t>(n_tensors));
+  std::unordered_map<std::string, std::size_t> tensor_seen;
+  tensor_seen.reserve(static_cast<std::size_t>(n_tensors));
   for (std::uint64_t i = 0; i < n_tensors; ++i) {
     GgufTensorInfo t;
     t.name = in.string("name of tensor info ", i);
-    const std::string q = detail::quoted(t.name);
+    const detail::QuotedName q{t.name};
     if (t.name.size() > gguf_max_name_bytes) {
       throw in.fail("tensor ", q, ": name is ", t.name.size(), " bytes long; ggml allows at most ",
                     gguf_max_name_bytes, " (GGML_MAX_NAME 64 with the NUL)");
     }
-    const auto [it, inserted] = h.tensor_index_.emplace(t.name, h.tensors_.size());
+    const auto [it, inserted] = tensor_seen.emplace(t.name, h.tensors_.size());
     if (!inserted) {
       throw in.fail("tensor ", q, " appears twice (tensor infos ", it->second, " and ", i,
                     "): duplicate tensor name");
@@ -422,7 +468,7 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
   std::uint64_t expected = 0;
   const GgufTensorInfo* previous = nullptr;
   for (const GgufTensorInfo& t : h.tensors_) {
-    const std::string q = detail::quoted(t.name);
+    const detail::QuotedName q{t.name};
     if (t.offset != expected) {
       if (t.offset % align != 0) {
         throw in.fail("tensor ", q, ": data offset ", t.offset, " is misaligned: not a multiple of the alignment ",
@@ -452,6 +498,9 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
     previous = &t;
   }
   h.data_size_ = expected;
+  h.kv_order_ = detail::sorted_order(h.kvs_.size(), [&h](std::size_t i) -> std::string_view { return h.kvs_[i].key; });
+  h.tensor_order_ =
+      detail::sorted_order(h.tensors_.size(), [&h](std::size_t i) -> std::string_view { return h.tensors_[i].name; });
   return h;
 }
 

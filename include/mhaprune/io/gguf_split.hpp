@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +13,6 @@
 #include <string>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -192,10 +192,11 @@ class GgufModelFiles {
   /// The tensor called `name` and (if `shard` is not null) the index of its shard; null if no
   /// shard has it.
   const GgufTensorInfo* find_tensor(std::string_view name, std::size_t* shard = nullptr) const noexcept {
-    const auto it = names_.find(std::string(name));
-    if (it == names_.end()) return nullptr;
-    if (shard != nullptr) *shard = it->second.first;
-    return &shards_[it->second.first].tensors()[it->second.second];
+    const auto it = std::lower_bound(names_.begin(), names_.end(), name,
+                                     [this](const Where& w, std::string_view n) { return info(w).name < n; });
+    if (it == names_.end() || info(*it).name != name) return nullptr;
+    if (shard != nullptr) *shard = it->shard;
+    return &info(*it);
   }
 
   /// As find_tensor.
@@ -250,24 +251,31 @@ class GgufModelFiles {
     return v->as_int();
   }
 
+  struct Where {
+    std::size_t shard, index;
+  };
+  const GgufTensorInfo& info(const Where& w) const noexcept { return shards_[w.shard].tensors()[w.index]; }
+
+  /// Sorts every tensor of every shard by name (lookups then never allocate) and refuses a name
+  /// found in two shards.
   void index() {
-    for (std::size_t s = 0; s < shards_.size(); ++s) {
-      const auto& tensors = shards_[s].tensors();
-      for (std::size_t i = 0; i < tensors.size(); ++i) {
-        const auto [it, inserted] = names_.emplace(tensors[i].name, std::make_pair(s, i));
-        if (!inserted) {
-          throw corrupt_file_error(mhaprune::detail::message(
-              shards_[s].path(), ": tensor ", detail::quoted(tensors[i].name), " is also in shard ",
-              it->second.first + 1, " (", shards_[it->second.first].path(),
-              "): duplicate tensor across shards"));
-        }
+    for (std::size_t s = 0; s < shards_.size(); ++s)
+      for (std::size_t i = 0; i < shards_[s].tensors().size(); ++i) names_.push_back(Where{s, i});
+    std::stable_sort(names_.begin(), names_.end(),
+                     [this](const Where& a, const Where& b) { return info(a).name < info(b).name; });
+    for (std::size_t k = 1; k < names_.size(); ++k) {
+      const Where &first = names_[k - 1], &again = names_[k];
+      if (info(first).name == info(again).name) {
+        throw corrupt_file_error(mhaprune::detail::message(
+            shards_[again.shard].path(), ": tensor ", detail::quoted(info(again).name), " is also in shard ",
+            first.shard + 1, " (", shards_[first.shard].path(), "): duplicate tensor across shards"));
       }
     }
   }
 
   std::string path_;
   std::vector<GgufReader> shards_;
-  std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> names_;
+  std::vector<Where> names_;  // sorted by tensor name
 };
 
 }  // namespace mhaprune::io

@@ -245,6 +245,12 @@ class GgufValue {
     return out;
   }
 
+  /// The same, for a type of the enum.
+  static GgufValue decode(GgufType type, ByteSpan bytes, std::size_t& consumed,
+                          std::string_view context = "GGUF value") {
+    return decode(static_cast<std::uint32_t>(type), bytes, consumed, context);
+  }
+
   GgufType type() const noexcept { return type_; }
   /// For an array, the type of its elements; otherwise `type()`.
   GgufType element_type() const noexcept { return element_type_; }
