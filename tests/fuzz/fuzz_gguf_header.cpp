@@ -29,7 +29,8 @@ void require(bool ok) {
 
 void check_value(const GgufValue& v) {
   std::size_t consumed = 0;
-  const GgufValue again = GgufValue::decode(static_cast<std::uint32_t>(v.type()), ByteSpan(v.encoded()), consumed);
+  const GgufValue again =
+      GgufValue::decode(static_cast<std::uint32_t>(v.type()), ByteSpan(v.encoded()), consumed);
   require(again == v && consumed == v.encoded().size());
   (void)v.to_display_string(3);
   require(v.as_int().has_value() <= (detail::is_gguf_integer(v.type()) || v.type() == GgufType::BOOL));

@@ -34,7 +34,8 @@ namespace detail {
 /// The element of `order` (indices) whose name(index) equals `wanted`, by binary search; `order`
 /// is sorted by name. Returns the index, or size_t(-1).
 template <typename NameOf>
-std::size_t find_sorted(const std::vector<std::size_t>& order, std::string_view wanted, NameOf name_of) noexcept {
+std::size_t find_sorted(const std::vector<std::size_t>& order, std::string_view wanted,
+                        NameOf name_of) noexcept {
   std::size_t lo = 0, hi = order.size();
   while (lo < hi) {
     const std::size_t mid = lo + (hi - lo) / 2;
@@ -52,7 +53,8 @@ template <typename NameOf>
 std::vector<std::size_t> sorted_order(std::size_t n, NameOf name_of) {
   std::vector<std::size_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return name_of(a) < name_of(b); });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return name_of(a) < name_of(b); });
   return order;
 }
 
@@ -65,8 +67,8 @@ struct QuotedName {
 }  // namespace detail
 
 /// ggml's limits that a GGUF file must respect (ggml.h).
-inline constexpr std::size_t gguf_max_name_bytes = 63;  ///< GGML_MAX_NAME (64) minus the NUL
-inline constexpr std::size_t gguf_max_dims = 4;          ///< GGML_MAX_DIMS
+inline constexpr std::size_t gguf_max_name_bytes = 63;       ///< GGML_MAX_NAME (64) minus the NUL
+inline constexpr std::size_t gguf_max_dims = 4;              ///< GGML_MAX_DIMS
 inline constexpr std::uint32_t gguf_default_alignment = 32;  ///< GGUF_DEFAULT_ALIGNMENT
 inline constexpr std::string_view gguf_key_alignment = "general.alignment";
 
@@ -140,16 +142,14 @@ class GgufHeader {
 
   /// The value of `key`, or null.
   const GgufValue* find(std::string_view key) const noexcept {
-    const std::size_t i = detail::find_sorted(kv_order_, key, [this](std::size_t k) -> std::string_view {
-      return kvs_[k].key;
-    });
+    const std::size_t i = detail::find_sorted(
+        kv_order_, key, [this](std::size_t k) -> std::string_view { return kvs_[k].key; });
     return i == npos ? nullptr : &kvs_[i].value;
   }
   /// The tensor called `name`, or null.
   const GgufTensorInfo* find_tensor(std::string_view name) const noexcept {
-    const std::size_t i = detail::find_sorted(tensor_order_, name, [this](std::size_t k) -> std::string_view {
-      return tensors_[k].name;
-    });
+    const std::size_t i = detail::find_sorted(
+        tensor_order_, name, [this](std::size_t k) -> std::string_view { return tensors_[k].name; });
     return i == npos ? nullptr : &tensors_[i];
   }
   /// The tensor called `name`.
@@ -159,10 +159,10 @@ class GgufHeader {
     std::vector<std::string_view> names;
     names.reserve(tensors_.size());
     for (const auto& t : tensors_) names.push_back(t.name);
-    throw missing_tensor_error(mhaprune::detail::message(
-        path_, ": no tensor ", detail::quoted(name), " (the file has ", tensors_.size(), " tensor",
-        tensors_.size() == 1 ? "" : "s", names.empty() ? "" : ", e.g. ", detail::similar_names(names, name),
-        ")"));
+    throw missing_tensor_error(
+        mhaprune::detail::message(path_, ": no tensor ", detail::quoted(name), " (the file has ",
+                                  tensors_.size(), " tensor", tensors_.size() == 1 ? "" : "s",
+                                  names.empty() ? "" : ", e.g. ", detail::similar_names(names, name), ")"));
   }
 
   /// The bytes of `info` inside `file`, the bytes this header was parsed from; no copy.
@@ -471,36 +471,40 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
     const detail::QuotedName q{t.name};
     if (t.offset != expected) {
       if (t.offset % align != 0) {
-        throw in.fail("tensor ", q, ": data offset ", t.offset, " is misaligned: not a multiple of the alignment ",
-                      align, " (ggml expects ", expected, ", the padded end of the tensors before it)");
+        throw in.fail("tensor ", q, ": data offset ", t.offset,
+                      " is misaligned: not a multiple of the alignment ", align, " (ggml expects ", expected,
+                      ", the padded end of the tensors before it)");
       }
       if (t.offset > expected) {
         throw in.fail("tensor ", q, ": data offset ", t.offset, " leaves a gap of ", t.offset - expected,
-                      " bytes after ", previous ? "tensor " + detail::quoted(previous->name) : "the data start",
+                      " bytes after ",
+                      previous ? "tensor " + detail::quoted(previous->name) : "the data start",
                       " (ggml expects ", expected, ": tensors packed in info order)");
       }
       throw in.fail("tensor ", q, ": data offset ", t.offset, " overlaps ",
                     previous ? "tensor " + detail::quoted(previous->name) : "the data", ", which ends at ",
-                    expected, " with its padding (ggml expects ", expected, ": tensors packed in info order)");
+                    expected, " with its padding (ggml expects ", expected,
+                    ": tensors packed in info order)");
     }
     // byte_size <= data_room < 2^63 whenever it matters, so the padded size cannot overflow.
     const bool bytes_fit = t.offset <= data_room && t.byte_size <= data_room - t.offset;
     std::uint64_t padded = 0;
-    const bool padded_fit = bytes_fit && detail::pad_to(t.byte_size, align, padded) &&
-                            padded <= data_room - t.offset;
+    const bool padded_fit =
+        bytes_fit && detail::pad_to(t.byte_size, align, padded) && padded <= data_room - t.offset;
     if (!padded_fit && !(bytes_fit && options.allow_missing_final_padding && &t == &h.tensors_.back())) {
       throw in.fail("tensor ", q, ": data (", t.byte_size, " bytes",
-                    bytes_fit ? message(", ", padded, " with its padding") : std::string(), ") at offset ", t.offset,
-                    " of the data section (file offset ", h.data_offset_, " + ", t.offset,
+                    bytes_fit ? message(", ", padded, " with its padding") : std::string(), ") at offset ",
+                    t.offset, " of the data section (file offset ", h.data_offset_, " + ", t.offset,
                     ") runs past the end of the file (", file.size(), " bytes): truncated");
     }
     expected = t.offset + padded;
     previous = &t;
   }
   h.data_size_ = expected;
-  h.kv_order_ = detail::sorted_order(h.kvs_.size(), [&h](std::size_t i) -> std::string_view { return h.kvs_[i].key; });
-  h.tensor_order_ =
-      detail::sorted_order(h.tensors_.size(), [&h](std::size_t i) -> std::string_view { return h.tensors_[i].name; });
+  h.kv_order_ =
+      detail::sorted_order(h.kvs_.size(), [&h](std::size_t i) -> std::string_view { return h.kvs_[i].key; });
+  h.tensor_order_ = detail::sorted_order(
+      h.tensors_.size(), [&h](std::size_t i) -> std::string_view { return h.tensors_[i].name; });
   return h;
 }
 
@@ -558,7 +562,9 @@ class GgufReader {
   const std::vector<GgufKv>& kvs() const noexcept { return header_.kvs(); }
   const std::vector<GgufTensorInfo>& tensors() const noexcept { return header_.tensors(); }
   const GgufValue* find(std::string_view key) const noexcept { return header_.find(key); }
-  const GgufTensorInfo* find_tensor(std::string_view name) const noexcept { return header_.find_tensor(name); }
+  const GgufTensorInfo* find_tensor(std::string_view name) const noexcept {
+    return header_.find_tensor(name);
+  }
   /// @throws missing_tensor_error naming the file and similar tensor names.
   const GgufTensorInfo& tensor(std::string_view name) const { return header_.tensor(name); }
 

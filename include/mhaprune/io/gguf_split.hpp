@@ -78,13 +78,15 @@ inline std::optional<std::tuple<std::string, int, int>> parse_gguf_split_path(co
 inline std::vector<GgufKv> gguf_split_kvs(int split_no, int split_count, std::int64_t total_tensors) {
   if (split_no < 1 || split_no > split_count || split_count > 65535 || total_tensors < 0 ||
       total_tensors > std::numeric_limits<std::int32_t>::max()) {
-    throw io_error(mhaprune::detail::message("gguf_split_kvs: shard ", split_no, " of ", split_count, " with ",
-                                             total_tensors, " tensors cannot be described by split KVs"));
+    throw io_error(mhaprune::detail::message("gguf_split_kvs: shard ", split_no, " of ", split_count,
+                                             " with ", total_tensors,
+                                             " tensors cannot be described by split KVs"));
   }
-  return {GgufKv{std::string(gguf_key_split_no), GgufValue::uint16(static_cast<std::uint16_t>(split_no - 1))},
-          GgufKv{std::string(gguf_key_split_count), GgufValue::uint16(static_cast<std::uint16_t>(split_count))},
-          GgufKv{std::string(gguf_key_split_tensors_count),
-                 GgufValue::int32(static_cast<std::int32_t>(total_tensors))}};
+  return {
+      GgufKv{std::string(gguf_key_split_no), GgufValue::uint16(static_cast<std::uint16_t>(split_no - 1))},
+      GgufKv{std::string(gguf_key_split_count), GgufValue::uint16(static_cast<std::uint16_t>(split_count))},
+      GgufKv{std::string(gguf_key_split_tensors_count),
+             GgufValue::int32(static_cast<std::int32_t>(total_tensors))}};
 }
 
 /// One GGUF model: a single file, or the set of split files, opened from any one of them and
@@ -109,7 +111,8 @@ class GgufModelFiles {
       if (const std::optional<std::int64_t> count = split_value(r, gguf_key_split_count, GgufType::UINT16);
           count && *count > 1) {
         throw corrupt_file_error(mhaprune::detail::message(
-            path, ": key \"split.count\" is ", *count, ", so this is one shard of a split model, but its name ",
+            path, ": key \"split.count\" is ", *count,
+            ", so this is one shard of a split model, but its name ",
             parsed ? "says it is the only one" : "is not a shard name (<prefix>-00001-of-00002.gguf)",
             "; open the model by its shard names as gguf-split wrote them"));
       }
@@ -140,14 +143,14 @@ class GgufModelFiles {
             " (gguf-split writes split.no, split.count and split.tensors.count in every shard)"));
       }
       if (*split_count != count) {
-        throw corrupt_file_error(mhaprune::detail::message(r.path(), ": key \"split.count\" is ", *split_count,
-                                                           " but the file name says ", count,
+        throw corrupt_file_error(mhaprune::detail::message(r.path(), ": key \"split.count\" is ",
+                                                           *split_count, " but the file name says ", count,
                                                            " shards: shard of another split"));
       }
       if (*split_no != no - 1) {
         throw corrupt_file_error(mhaprune::detail::message(
-            r.path(), ": key \"split.no\" is ", *split_no, " but the file name says shard ", no, " of ", count,
-            " (split.no counts from 0, so it should be ", no - 1, "): shard renamed or mismatched"));
+            r.path(), ": key \"split.no\" is ", *split_no, " but the file name says shard ", no, " of ",
+            count, " (split.no counts from 0, so it should be ", no - 1, "): shard renamed or mismatched"));
       }
       total += r.tensors().size();
     }
@@ -160,9 +163,9 @@ class GgufModelFiles {
     for (const GgufReader& r : m.shards_) {
       const auto here = split_value(r, gguf_key_split_tensors_count, GgufType::INT32);
       if (here && *here != *expected) {
-        throw corrupt_file_error(mhaprune::detail::message(
-            r.path(), ": key \"split.tensors.count\" is ", *here, " but the first shard says ", *expected,
-            ": shards of different splits"));
+        throw corrupt_file_error(mhaprune::detail::message(r.path(), ": key \"split.tensors.count\" is ",
+                                                           *here, " but the first shard says ", *expected,
+                                                           ": shards of different splits"));
       }
     }
     m.index();
@@ -209,7 +212,8 @@ class GgufModelFiles {
       for (const GgufTensorInfo& t : r.tensors()) names.push_back(t.name);
     throw missing_tensor_error(mhaprune::detail::message(
         path_, ": no tensor ", detail::quoted(name), " (the model has ", names.size(), " tensor",
-        names.size() == 1 ? "" : "s", is_split() ? mhaprune::detail::message(" in ", shards_.size(), " shards") : "",
+        names.size() == 1 ? "" : "s",
+        is_split() ? mhaprune::detail::message(" in ", shards_.size(), " shards") : "",
         names.empty() ? "" : ", e.g. ", detail::similar_names(names, name), ")"));
   }
 

@@ -117,8 +117,9 @@ std::string shortest_float(T v) {
 
 /// The GGUF name of a value type ("UINT32", "STRING", ...); "type <id>" for an id outside 0-12.
 inline std::string to_string(GgufType type) {
-  static constexpr const char* names[] = {"UINT8",  "INT8", "UINT16", "INT16",  "UINT32", "INT32",  "FLOAT32",
-                                          "BOOL",   "STRING", "ARRAY", "UINT64", "INT64", "FLOAT64"};
+  static constexpr const char* names[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",
+                                          "INT32",  "FLOAT32", "BOOL",   "STRING", "ARRAY",
+                                          "UINT64", "INT64",   "FLOAT64"};
   const auto id = static_cast<std::uint32_t>(type);
   return id <= 12 ? std::string(names[id]) : mhaprune::detail::message("type ", id);
 }
@@ -156,9 +157,13 @@ class GgufValue {
     return out;
   }
   static GgufValue int32_array(const std::vector<std::int32_t>& v) { return int_array(GgufType::INT32, v); }
-  static GgufValue uint32_array(const std::vector<std::uint32_t>& v) { return int_array(GgufType::UINT32, v); }
+  static GgufValue uint32_array(const std::vector<std::uint32_t>& v) {
+    return int_array(GgufType::UINT32, v);
+  }
   static GgufValue int64_array(const std::vector<std::int64_t>& v) { return int_array(GgufType::INT64, v); }
-  static GgufValue uint64_array(const std::vector<std::uint64_t>& v) { return int_array(GgufType::UINT64, v); }
+  static GgufValue uint64_array(const std::vector<std::uint64_t>& v) {
+    return int_array(GgufType::UINT64, v);
+  }
   static GgufValue float32_array(const std::vector<float>& v) {
     std::vector<std::byte> elements;
     elements.reserve(v.size() * 4);
@@ -322,8 +327,9 @@ class GgufValue {
     for (std::uint64_t i = 0; i < shown; ++i) {
       if (i != 0) out += ", ";
       out += element_text(element_type_, bytes_.data() + at);
-      at += element_type_ == GgufType::STRING ? 8 + static_cast<std::size_t>(detail::load_le(bytes_.data() + at, 8))
-                                              : size;
+      at += element_type_ == GgufType::STRING
+                ? 8 + static_cast<std::size_t>(detail::load_le(bytes_.data() + at, 8))
+                : size;
     }
     if (shown < count_) out += mhaprune::detail::message(shown == 0 ? "" : ", ", "... (", count_, " items)");
     return out + "]";

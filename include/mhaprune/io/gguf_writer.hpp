@@ -1,8 +1,8 @@
 // Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -94,7 +94,8 @@ class GgufWriter {
   /// @throws io_error for a version other than 2 or 3.
   explicit GgufWriter(std::uint32_t version = 3) : version_(version) {
     if (version != 2 && version != 3) {
-      throw io_error(mhaprune::detail::message("GgufWriter: version ", version, " cannot be written (2 or 3)"));
+      throw io_error(
+          mhaprune::detail::message("GgufWriter: version ", version, " cannot be written (2 or 3)"));
     }
   }
 
@@ -153,8 +154,8 @@ class GgufWriter {
   void add_tensor(std::string name, GgmlType type, std::vector<std::uint64_t> ne,
                   std::function<void(ByteSink&)> emit) {
     const auto fail = [&name](auto&&... parts) {
-      return io_error(mhaprune::detail::message("GgufWriter::add_tensor: tensor ", detail::quoted(name), ": ",
-                                                parts...));
+      return io_error(
+          mhaprune::detail::message("GgufWriter::add_tensor: tensor ", detail::quoted(name), ": ", parts...));
     };
     if (name.size() > gguf_max_name_bytes) {
       throw fail("name is ", name.size(), " bytes long; ggml allows at most ", gguf_max_name_bytes,
@@ -349,10 +350,10 @@ class GgufWriter {
       t.emit(sink);
       const std::uint64_t wrote = file.written() - before;
       if (wrote != t.byte_size) {
-        throw io_error(mhaprune::detail::message(
-            file.final_path(), ": tensor ", detail::quoted(t.name), ": its data function wrote ", wrote,
-            " bytes instead of ", t.byte_size, " (", to_string(t.type), ' ', detail::ne_string(t.ne),
-            "); nothing was written"));
+        throw io_error(mhaprune::detail::message(file.final_path(), ": tensor ", detail::quoted(t.name),
+                                                 ": its data function wrote ", wrote, " bytes instead of ",
+                                                 t.byte_size, " (", to_string(t.type), ' ',
+                                                 detail::ne_string(t.ne), "); nothing was written"));
       }
       pad(file, align);
     }
