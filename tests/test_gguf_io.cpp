@@ -413,6 +413,12 @@ TEST_CASE("GGUF parser: one broken check at a time, each named with its key or t
     raw.n_tensors = std::int64_t{1} << 40;
     expect_corrupt(raw.bytes(), {"tensor count 1099511627776 cannot fit"});
     raw.n_tensors = -1;
+    ParseGgufOptions small;
+    small.max_tensor_count = 2;
+    const Bytes ok = raw.bytes();
+    const std::string m =
+        message_of<mhaprune::corrupt_file_error>([&] { parse_gguf(span(ok), "big.gguf", small); });
+    CHECK(m.find("big.gguf: tensor count 3 exceeds the limit of 2") == 0);
     Bytes neg = raw.bytes();
     for (int i = 0; i < 8; ++i) neg[8 + i] = std::byte{0xFF};  // n_tensors = -1
     expect_corrupt(neg, {"tensor count -1 is negative"});

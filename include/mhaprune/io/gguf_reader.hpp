@@ -107,6 +107,12 @@ struct ParseGgufOptions {
   /// by default a file whose last padding is cut short is reported as truncated. llama.cpp's mmap
   /// loader only needs each tensor's own bytes: set this to accept such files too.
   bool allow_missing_final_padding = false;
+  /// Counts above these are refused before anything is allocated for them. Each KV or tensor info
+  /// costs far more memory parsed than its few bytes in the file, so without a limit a crafted file
+  /// of tiny records could make the parser allocate many times its size. Real models have ~50 KVs
+  /// (a tokenizer's vocabulary is one array KV) and at most tens of thousands of tensors.
+  std::uint64_t max_kv_count = std::uint64_t{1} << 20;
+  std::uint64_t max_tensor_count = std::uint64_t{1} << 22;
 };
 
 /// The parsed and fully checked header of one GGUF file (v2 or v3):
@@ -297,8 +303,9 @@ inline std::string known_ggml_types() {
 /// key or tensor, and the check:
 ///  - the magic "GGUF"; version 2 or 3 (0 or a version whose low 16 bits are 0 is reported as a
 ///    file of the other endianness; 1 is the old, unsupported v1 layout);
-///  - n_tensors and n_kv are non-negative and fit in the rest of the file (each KV takes at least
-///    13 bytes, each tensor info 24), so a count of 2^62 fails before anything is allocated;
+///  - n_tensors and n_kv are non-negative, within `options.max_tensor_count` / `max_kv_count` and
+///    fit in the rest of the file (each KV takes at least 13 bytes, each tensor info 24), so a count
+///    of 2^62 fails before anything is allocated;
 ///  - keys: non-empty, unique, their lengths inside the file; values: type 0-12, arrays of scalars
 ///    or strings (no nested arrays), every length and count inside the file;
 ///  - `general.alignment`, if present, is a UINT32 power of two;
@@ -361,6 +368,14 @@ inline GgufHeader parse_gguf(ByteSpan file, const std::string& path, const Parse
     throw in.fail("tensor count ", n_tensors, " cannot fit in the ", in.remaining(),
                   " bytes left in the file after ", n_kv, " KVs (each tensor info takes at least ", min_info,
                   "): corrupt or truncated");
+  }
+  if (n_kv > options.max_kv_count) {
+    throw in.fail("KV count ", n_kv, " exceeds the limit of ", options.max_kv_count,
+                  " (ParseGgufOptions::max_kv_count): corrupt, or raise the limit");
+  }
+  if (n_tensors > options.max_tensor_count) {
+    throw in.fail("tensor count ", n_tensors, " exceeds the limit of ", options.max_tensor_count,
+                  " (ParseGgufOptions::max_tensor_count): corrupt, or raise the limit");
   }
 
   // --- KVs
