@@ -561,4 +561,10 @@ TEST_CASE("GGUF writer: bad input is refused when added; a bad write leaves no f
   CHECK(dir.entries().empty());
   w.write(dir / "ok.gguf", WriteOptions{false});
   CHECK(dir.entries() == std::vector<std::string>{"ok.gguf"});
+  const Bytes before = mhaprune_test::read_file(dir / "ok.gguf");
+  CHECK_THROWS_AS(few.write(dir / "ok.gguf"), mhaprune::io_error);  // the old file survives whole
+  CHECK(mhaprune_test::read_file(dir / "ok.gguf") == before);
+  CHECK(dir.entries() == std::vector<std::string>{"ok.gguf"});
+  m = message_of<mhaprune::io_error>([&] { GgufReader(dir / "missing.gguf"); });
+  CHECK(m.rfind(dir / "missing.gguf: cannot open", 0) == 0);
 }
