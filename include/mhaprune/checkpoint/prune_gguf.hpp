@@ -180,11 +180,12 @@ inline PruneReport score_gguf(const GgufModel& model, const PruneOptions& option
 ///    `pruned_gguf_kvs`.
 ///
 /// Metadata: when every layer keeps the same counts, the architecture stays and the counts are
-/// scalars. Otherwise `llama` and `qwen2` models become `deci` (llama.cpp's architecture that builds
-/// each layer at its own width) with per-layer count arrays; a `qwen2` model's kept Q/K rows are
-/// also reordered from NEOX to NORM rotary order (rows move, values do not change). Other
-/// architectures cannot take per-layer counts: constraint_error (keep counts uniform, e.g. local
-/// scope). The input is never modified.
+/// scalars. Otherwise `llama` models become `deci` (llama.cpp's architecture that builds each layer
+/// at its own width) with per-layer count arrays. `qwen2` models that lose heads always become
+/// `deci`, since llama.cpp's qwen2 loader sizes Q and O by the embedding width whatever the head
+/// counts; their kept Q/K rows (and biases) are reordered from NEOX to deci's NORM rotary order
+/// (rows move, values do not change). Other architectures cannot take per-layer counts:
+/// constraint_error (keep counts uniform, e.g. local scope). The input is never modified.
 ///
 /// @throws config_error for bad options (compensation, which would change O's values, is not
 ///         offered for GGUF); head_id_error / removal_error as `prune_checkpoint`; constraint_error
@@ -282,22 +283,27 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
   }
   const io::GgufValue* stored_counts = files.find(model.architecture() + ".attention.head_count");
   const bool stored_as_array = stored_counts != nullptr && !stored_counts->as_int().has_value();
-  meta.per_layer_counts = !uniform || stored_as_array;
-  if (!uniform && !stored_as_array) {
-    const std::string& arch = model.architecture();
-    if (arch != "llama" && arch != "qwen2") {
-      throw constraint_error(mhaprune::detail::message(
-          model.path(), ": the layers would keep different head counts, which llama.cpp's \"", arch,
-          "\" architecture cannot load (only llama and qwen2 models can become \"deci\", which builds each "
-          "layer at its own width); keep the counts uniform: local scope (--scope local) or the same "
-          "number of heads per layer"));
-    }
+  const bool removes = std::any_of(work.begin(), work.end(), [](const detail::GgufBlockWork& w) {
+    return !w.plan.removed.heads.empty();
+  });
+  const std::string& arch = model.architecture();
+  // llama.cpp's qwen2 loader sizes attn_q and attn_output as {n_embd, n_embd} whatever the head
+  // counts say, so a qwen2 model that lost heads only loads as deci, even with uniform counts.
+  const bool to_deci = !stored_as_array && ((!uniform && arch == "llama") || (removes && arch == "qwen2"));
+  if (!uniform && !stored_as_array && !to_deci) {
+    throw constraint_error(mhaprune::detail::message(
+        model.path(), ": the layers would keep different head counts, which llama.cpp's \"", arch,
+        "\" architecture cannot load (only llama and qwen2 models can become \"deci\", which builds each "
+        "layer at its own width); keep the counts uniform: local scope (--scope local) or the same "
+        "number of heads per layer"));
+  }
+  if (to_deci) {
     for (const io::GgufTensorInfo& t : files.first().tensors()) {
       if (t.name.find(".ffn_gate_inp.") != std::string::npos) {
         throw constraint_error(mhaprune::detail::message(
-            model.path(), ": the layers would keep different head counts, and llama.cpp's \"deci\" "
-            "architecture (the one that takes per-layer counts) has no mixture of experts (tensor \"",
-            t.name, "\"); keep the counts uniform (--scope local)"));
+            model.path(), ": the pruned model needs llama.cpp's \"deci\" architecture (the one that takes "
+            "per-layer head counts), which has no mixture of experts (tensor \"", t.name,
+            "\"); keep the counts uniform (--scope local)"));
       }
     }
     if (arch == "qwen2") {
@@ -312,7 +318,7 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
         if (!e.q_norm.empty() || !e.k_norm.empty()) {
           throw constraint_error(mhaprune::detail::message(
               model.path(), ": per-head norms of block ", blocks[i].name,
-              " cannot be reordered to NORM rotary order; keep the counts uniform (--scope local)"));
+              " cannot be reordered to NORM rotary order, which llama.cpp's \"deci\" architecture needs"));
         }
         work[i].neox_to_norm = true;
       }
@@ -320,6 +326,7 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
     meta.output_architecture = "deci";
     if (meta.original_architecture.empty()) meta.original_architecture = arch;
   }
+  meta.per_layer_counts = !uniform || stored_as_array || to_deci;
 
   // --- can every tensor lose its heads as whole blocks? -----------------------------------------
   std::map<std::string, std::pair<std::size_t, std::string>> role_of;  // tensor -> (block, role)

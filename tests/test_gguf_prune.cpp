@@ -1,0 +1,374 @@
+// Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+//
+// prune_gguf on small GGUF models made here: which rows, blocks and keys the output holds, checked
+// by index arithmetic on values that encode their own position (F32: layer*10000 + row*100 + col),
+// and that every refused call leaves no output and the input as it was. llama.cpp's own verdict on
+// real models is in tests/gguf (CTest label "gguf").
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "mhaprune/checkpoint/prune_gguf.hpp"
+#include "mhaprune/io/gguf.hpp"
+
+namespace {
+
+namespace ck = mhaprune::checkpoint;
+namespace io = mhaprune::io;
+using mhaprune::Index;
+
+struct TinySpec {
+  std::string arch = "llama";
+  io::GgmlType type = io::GgmlType::F32;  // Q/K/V/O
+  std::uint64_t layers = 2, embd = 64, heads = 4, kv_heads = 2, head_dim = 16;
+  bool q_bias = false, key_length = true;
+  std::uint64_t tensor_heads = 0;  // query heads the tensors are written for; 0: `heads`
+};
+
+float value_at(std::uint64_t layer, std::uint64_t tensor, std::uint64_t row, std::uint64_t col) {
+  return static_cast<float>(layer * 100000 + tensor * 10000 + row * 100 + col);
+}
+
+/// A row-major [rows, cols] tensor of `type` whose values are `value_at`; for block types, encoded.
+std::vector<std::byte> make_tensor(io::GgmlType type, std::uint64_t layer, std::uint64_t tensor, std::uint64_t rows,
+                                   std::uint64_t cols) {
+  const std::uint64_t row_bytes = *io::row_bytes(type, cols);
+  std::vector<std::byte> out(rows * row_bytes);
+  std::vector<float> row(cols);
+  for (std::uint64_t r = 0; r < rows; ++r) {
+    for (std::uint64_t c = 0; c < cols; ++c) row[c] = value_at(layer, tensor, r, c) / 100000.0f;
+    io::quantize_row(type, row.data(), out.data() + r * row_bytes, static_cast<std::int64_t>(cols));
+  }
+  return out;
+}
+
+struct TinyModel {
+  std::string dir, path;
+  std::vector<std::vector<std::byte>> storage;
+};
+
+std::string temp_dir() {
+  char pattern[] = "/tmp/mhaprune-gguf-prune-XXXXXX";
+  REQUIRE(::mkdtemp(pattern) != nullptr);
+  return pattern;
+}
+
+std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+/// Files in `dir` (to see that nothing, not even a temporary file, was left).
+std::size_t entries_in(const std::string& dir) {
+  std::FILE* p = ::popen(("ls -A " + dir + " | wc -l").c_str(), "r");
+  int count = 0;
+  if (p != nullptr) {
+    if (std::fscanf(p, "%d", &count) != 1) count = -1;
+    ::pclose(p);
+  }
+  return static_cast<std::size_t>(count);
+}
+
+TinyModel write_model(const TinySpec& s) {
+  TinyModel m;
+  m.dir = temp_dir();
+  m.path = m.dir + "/model.gguf";
+  io::GgufWriter w;
+  const std::string p = s.arch + ".";
+  w.add_kv("general.architecture", io::GgufValue::string(s.arch));
+  w.add_kv("general.name", io::GgufValue::string("tiny"));
+  w.add_kv(p + "block_count", io::GgufValue::uint32(static_cast<std::uint32_t>(s.layers)));
+  w.add_kv(p + "embedding_length", io::GgufValue::uint32(static_cast<std::uint32_t>(s.embd)));
+  w.add_kv(p + "attention.head_count", io::GgufValue::uint32(static_cast<std::uint32_t>(s.heads)));
+  w.add_kv(p + "attention.head_count_kv", io::GgufValue::uint32(static_cast<std::uint32_t>(s.kv_heads)));
+  if (s.key_length) {
+    w.add_kv(p + "attention.key_length", io::GgufValue::uint32(static_cast<std::uint32_t>(s.head_dim)));
+    w.add_kv(p + "attention.value_length", io::GgufValue::uint32(static_cast<std::uint32_t>(s.head_dim)));
+  }
+  w.add_kv(p + "rope.freq_base", io::GgufValue::float32(10000.0f));
+  w.add_kv("tokenizer.ggml.tokens", io::GgufValue::string_array({"a", "b"}));
+  const auto add = [&](const std::string& name, io::GgmlType type, std::uint64_t layer, std::uint64_t id,
+                       std::uint64_t rows, std::uint64_t cols) {
+    m.storage.push_back(make_tensor(type, layer, id, rows, cols));
+    const std::vector<std::uint64_t> ne = rows == 1 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
+    w.add_tensor(name, type, ne, io::ByteSpan(m.storage.back().data(), m.storage.back().size()));
+  };
+  add("token_embd.weight", io::GgmlType::F32, 9, 0, 8, s.embd);
+  const std::uint64_t q = (s.tensor_heads ? s.tensor_heads : s.heads) * s.head_dim, kv = s.kv_heads * s.head_dim;
+  for (std::uint64_t l = 0; l < s.layers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    add(b + "attn_norm.weight", io::GgmlType::F32, l, 0, 1, s.embd);
+    add(b + "attn_q.weight", s.type, l, 1, q, s.embd);
+    add(b + "attn_k.weight", s.type, l, 2, kv, s.embd);
+    add(b + "attn_v.weight", s.type, l, 3, kv, s.embd);
+    if (s.q_bias) {
+      add(b + "attn_q.bias", io::GgmlType::F32, l, 5, 1, q);
+      add(b + "attn_k.bias", io::GgmlType::F32, l, 6, 1, kv);
+    }
+    add(b + "attn_output.weight", s.type, l, 4, s.embd, q);
+  }
+  add("output_norm.weight", io::GgmlType::F32, 9, 1, 1, s.embd);
+  w.write(m.path);
+  return m;
+}
+
+/// Row `r` of a 2-D tensor decoded to float, scaled back to `value_at` units.
+std::vector<float> row_of(const io::GgufReader& r, const std::string& name, std::uint64_t row) {
+  const io::GgufTensorInfo& t = r.tensor(name);
+  std::vector<float> out(t.ne[0]);
+  io::dequantize_row(t.type, r.bytes(t).data() + row * t.row_bytes(), out.data(), static_cast<std::int64_t>(t.ne[0]));
+  for (float& x : out) x = std::round(x * 100000.0f);
+  return out;
+}
+
+/// The message of the exception of type E that `f` throws ("" and a failure if it throws no E).
+template <typename E, typename F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  FAIL("the expected exception was not thrown");
+  return {};
+}
+
+ck::PruneOptions heads(std::map<Index, std::vector<Index>> ids) {
+  ck::PruneOptions o;
+  o.explicit_heads = std::move(ids);
+  o.durable = false;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("prune_gguf: uniform removal keeps the architecture, the kept rows and columns", "[gguf]") {
+  const TinyModel m = write_model({});
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  REQUIRE(model.blocks().size() == 2);
+  const std::string out = m.dir + "/pruned.gguf";
+  // One query head from each key/value group of every layer.
+  const ck::GgufPruneResult result = ck::prune_gguf(model, out, heads({{0, {1, 3}}, {1, {0, 2}}}));
+  CHECK(result.architecture == "llama");
+  CHECK(result.requantized.empty());
+  const io::GgufReader r(out);
+  CHECK(r.find("general.architecture")->as_string() == "llama");
+  CHECK(r.find("llama.attention.head_count")->type() == io::GgufType::UINT32);
+  CHECK(r.find("llama.attention.head_count")->as_int() == 2);
+  CHECK(r.find("llama.attention.head_count_kv")->as_int() == 2);
+  CHECK(r.find("llama.attention.key_length")->as_int() == 16);
+  CHECK(r.find("mhaprune.head_ids.0")->as_int_array() == std::vector<std::int64_t>{0, 2});
+  CHECK(r.find("mhaprune.head_ids.1")->as_int_array() == std::vector<std::int64_t>{1, 3});
+  CHECK(r.find("mhaprune.original_head_count")->as_int_array() == std::vector<std::int64_t>{4, 4});
+  CHECK(r.kvs().front().key == "general.architecture");  // order kept
+  const std::vector<std::uint64_t> kept0 = {0, 2}, kept1 = {1, 3};
+  for (std::uint64_t l = 0; l < 2; ++l) {
+    const std::vector<std::uint64_t>& kept = l == 0 ? kept0 : kept1;
+    const std::string b = "blk." + std::to_string(l) + ".";
+    CHECK(r.tensor(b + "attn_q.weight").ne == std::vector<std::uint64_t>{64, 32});
+    CHECK(r.tensor(b + "attn_k.weight").ne == std::vector<std::uint64_t>{64, 32});
+    CHECK(r.tensor(b + "attn_output.weight").ne == std::vector<std::uint64_t>{32, 64});
+    for (std::uint64_t h = 0; h < 2; ++h)
+      for (std::uint64_t j = 0; j < 16; ++j)
+        CHECK(row_of(r, b + "attn_q.weight", h * 16 + j)[5] == value_at(l, 1, kept[h] * 16 + j, 5));
+    for (std::uint64_t row : {0u, 17u, 63u}) {
+      const std::vector<float> o = row_of(r, b + "attn_output.weight", row);
+      for (std::uint64_t h = 0; h < 2; ++h)
+        for (std::uint64_t j = 0; j < 16; ++j) CHECK(o[h * 16 + j] == value_at(l, 4, row, kept[h] * 16 + j));
+    }
+  }
+  // Untouched tensors: byte for byte.
+  const io::GgufReader in(m.path);
+  for (const char* name : {"token_embd.weight", "blk.1.attn_norm.weight", "output_norm.weight"}) {
+    const io::ByteSpan a = in.bytes(in.tensor(name)), b = r.bytes(r.tensor(name));
+    CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  }
+}
+
+TEST_CASE("prune_gguf: different counts per layer make a llama model deci, with per-layer arrays", "[gguf]") {
+  const TinyModel m = write_model({});
+  const std::string out = m.dir + "/pruned.gguf";
+  const ck::GgufPruneResult result = ck::prune_gguf(ck::GgufModel::open(m.path), out, heads({{0, {1, 3}}}));
+  CHECK(result.architecture == "deci");
+  const io::GgufReader r(out);
+  CHECK(r.find("general.architecture")->as_string() == "deci");
+  CHECK(r.find("llama.attention.head_count") == nullptr);
+  CHECK(r.find("deci.rope.freq_base") != nullptr);
+  const io::GgufValue* counts = r.find("deci.attention.head_count");
+  REQUIRE(counts != nullptr);
+  CHECK(counts->element_type() == io::GgufType::INT32);
+  CHECK(counts->as_int_array() == std::vector<std::int64_t>{2, 4});
+  CHECK(r.find("deci.attention.head_count_kv")->as_int_array() == std::vector<std::int64_t>{2, 2});
+  CHECK(r.find("mhaprune.original_architecture")->as_string() == "llama");
+
+  // Pruned again, naming original ids: layer 0 keeps original heads 0 and 2, loses 2.
+  const std::string again = m.dir + "/again.gguf";
+  const ck::GgufModel pruned = ck::GgufModel::open(out);
+  CHECK(pruned.original_architecture() == "llama");
+  CHECK(pruned.blocks()[0].head_ids == std::vector<Index>{0, 2});
+  ck::prune_gguf(pruned, again, heads({{0, {2}}, {1, {0, 2}}}));
+  const io::GgufReader r2(again);
+  CHECK(r2.find("mhaprune.head_ids.0")->as_int_array() == std::vector<std::int64_t>{0});
+  CHECK(r2.find("mhaprune.kv_head_ids.0")->as_int_array() == std::vector<std::int64_t>{0});
+  CHECK(row_of(r2, "blk.0.attn_q.weight", 3)[1] == value_at(0, 1, 3, 1));
+  CHECK(row_of(r2, "blk.0.attn_k.weight", 3)[1] == value_at(0, 2, 3, 1));
+}
+
+TEST_CASE("prune_gguf: qwen2 to deci reorders kept Q/K rows from NEOX to NORM rotary order", "[gguf]") {
+  TinySpec s;
+  s.arch = "qwen2";
+  s.q_bias = true;
+  const TinyModel m = write_model(s);
+  const std::string out = m.dir + "/pruned.gguf";
+  ck::prune_gguf(ck::GgufModel::open(m.path), out, heads({{1, {0, 2}}}));
+  const io::GgufReader r(out);
+  CHECK(r.find("general.architecture")->as_string() == "deci");
+  // Layer 1 keeps heads 1 and 3 (kv heads 0 and 1); layer 0 keeps all, reordered too.
+  for (std::uint64_t j = 0; j < 16; ++j) {
+    const std::uint64_t from = j % 2 == 0 ? j / 2 : 8 + j / 2;
+    CHECK(row_of(r, "blk.1.attn_q.weight", 16 + j)[0] == value_at(1, 1, 3 * 16 + from, 0));
+    CHECK(row_of(r, "blk.1.attn_k.weight", 16 + j)[0] == value_at(1, 2, 16 + from, 0));
+    CHECK(row_of(r, "blk.1.attn_v.weight", 16 + j)[0] == value_at(1, 3, 16 + j, 0));  // V keeps its order
+    CHECK(row_of(r, "blk.0.attn_q.weight", j)[0] == value_at(0, 1, from, 0));
+    CHECK(row_of(r, "blk.1.attn_q.bias", 0)[16 + j] == value_at(1, 5, 0, 3 * 16 + from));
+  }
+  CHECK(row_of(r, "blk.1.attn_output.weight", 2)[17] == value_at(1, 4, 2, 3 * 16 + 1));  // O: no reorder
+
+  // llama.cpp's qwen2 loader sizes Q and O by the embedding width: even uniform counts need deci.
+  const std::string uniform = m.dir + "/uniform.gguf";
+  const ck::GgufPruneResult result = ck::prune_gguf(ck::GgufModel::open(m.path), uniform, heads({{0, {0, 2}}, {1, {0, 2}}}));
+  CHECK(result.architecture == "deci");
+  const io::GgufReader u(uniform);
+  CHECK(u.find("deci.attention.head_count")->as_int_array() == std::vector<std::int64_t>{2, 2});
+  CHECK(row_of(u, "blk.0.attn_k.weight", 1)[0] == value_at(0, 2, 8, 0));
+}
+
+TEST_CASE("prune_gguf: O columns of quantized blocks: whole blocks copied, others refused or re-encoded",
+          "[gguf]") {
+  TinySpec s;
+  s.type = io::GgmlType::Q8_0;
+  const TinyModel m = write_model(s);
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  const std::vector<char> before = file_bytes(m.path);
+  const std::string out = m.dir + "/pruned.gguf";
+
+  // 16-wide heads in 32-wide blocks: removing head 1 alone cuts a block.
+  try {
+    ck::prune_gguf(model, out, heads({{0, {1, 3}}, {1, {1, 3}}}));
+    FAIL("no constraint_error");
+  } catch (const mhaprune::constraint_error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("blk.0.attn_output.weight") != std::string::npos);
+    CHECK(what.find("q8_0") != std::string::npos);
+    CHECK(what.find("blocks of 32") != std::string::npos);
+  }
+  CHECK_FALSE(exists(out));
+  CHECK(entries_in(m.dir) == 1);
+  CHECK(file_bytes(m.path) == before);
+
+  // A whole key/value group (heads 2 and 3) fills one block of every row: copied as it is.
+  ck::prune_gguf(model, out, heads({{0, {2, 3}}, {1, {2, 3}}}));
+  {
+    const io::GgufReader r(out), in(m.path);
+    const io::GgufTensorInfo& o = r.tensor("blk.0.attn_output.weight");
+    const io::GgufTensorInfo& o_in = in.tensor("blk.0.attn_output.weight");
+    CHECK(o.type == io::GgmlType::Q8_0);
+    for (std::uint64_t row = 0; row < 64; ++row)
+      CHECK(std::memcmp(r.bytes(o).data() + row * 34, in.bytes(o_in).data() + row * 68, 34) == 0);
+    CHECK(r.tensor("blk.0.attn_k.weight").ne == std::vector<std::uint64_t>{64, 16});
+    CHECK(std::memcmp(r.bytes(r.tensor("blk.0.attn_k.weight")).data(),
+                      in.bytes(in.tensor("blk.0.attn_k.weight")).data(), 16 * 68) == 0);
+  }
+
+  // With a re-encoding target the unaligned O alone is re-encoded; the values stay within Q8_0's step.
+  ck::GgufPruneOptions g;
+  g.requantize = io::GgmlType::Q8_0;
+  ck::PruneOptions o = heads({{0, {1, 3}}, {1, {1, 3}}});
+  o.overwrite = true;
+  const ck::GgufPruneResult result = ck::prune_gguf(model, out, o, g);
+  CHECK(result.requantized == std::vector<std::string>{"blk.0.attn_output.weight", "blk.1.attn_output.weight"});
+  const io::GgufReader r(out);
+  CHECK(r.find("mhaprune.requantized")->as_string_array() == result.requantized);
+  CHECK(r.tensor("blk.0.attn_q.weight").type == io::GgmlType::Q8_0);
+  for (std::uint64_t row : {0u, 40u}) {
+    const std::vector<float> got = row_of(r, "blk.1.attn_output.weight", row);
+    for (std::uint64_t h = 0; h < 2; ++h)
+      for (std::uint64_t j = 0; j < 16; ++j) {
+        const float want = value_at(1, 4, row, (h * 2) * 16 + j);
+        CHECK(std::abs(got[h * 16 + j] - want) <= 0.01f * std::abs(want) + 1.0f);
+      }
+  }
+}
+
+TEST_CASE("prune_gguf: refusals leave no output and the input unchanged", "[gguf]") {
+  const TinyModel m = write_model({"gpt2"});
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  const std::vector<char> before = file_bytes(m.path);
+  const std::string out = m.dir + "/pruned.gguf";
+  // Different counts per layer: only llama and qwen2 can become deci.
+  CHECK_THAT(message_of<mhaprune::constraint_error>([&] { ck::prune_gguf(model, out, heads({{0, {1, 3}}})); }),
+             Catch::Matchers::Contains("--scope local"));
+  // Ragged groups and unknown ids.
+  CHECK_THROWS_AS(ck::prune_gguf(model, out, heads({{0, {0}}})), mhaprune::removal_error);
+  CHECK_THROWS_AS(ck::prune_gguf(model, out, heads({{0, {7}}})), mhaprune::head_id_error);
+  // The input itself, and an existing file without overwrite.
+  CHECK_THROWS_AS(ck::prune_gguf(model, m.path, heads({{0, {1, 3}}, {1, {1, 3}}})), mhaprune::io_error);
+  { std::ofstream(m.dir + "/taken.gguf") << "x"; }
+  CHECK_THROWS_AS(ck::prune_gguf(model, m.dir + "/taken.gguf", heads({{0, {1, 3}}, {1, {1, 3}}})),
+                  mhaprune::io_error);
+  // Compensation would change O's quantized values.
+  ck::PruneOptions o = heads({{0, {1, 3}}, {1, {1, 3}}});
+  o.compensation.method = mhaprune::CompensationMethod::bias;
+  CHECK_THROWS_AS(ck::prune_gguf(model, out, o), mhaprune::config_error);
+  CHECK_FALSE(exists(out));
+  CHECK(entries_in(m.dir) == 2);
+  CHECK(file_bytes(m.path) == before);
+}
+
+TEST_CASE("GgufModel: shapes that disagree with the head counts are named", "[gguf]") {
+  TinySpec s;
+  s.heads = 3;
+  s.tensor_heads = 4;  // Q and O are written for 4 heads
+  s.kv_heads = 1;
+  s.key_length = false;  // and 64 / 3 is no width
+  const TinyModel m = write_model(s);
+  CHECK_THAT(message_of<ck::preset_error>([&] { ck::GgufModel::open(m.path); }),
+             Catch::Matchers::Contains("does not split into layer 0's 3 heads"));
+  s.key_length = true;
+  const TinyModel m2 = write_model(s);
+  CHECK_THAT(message_of<ck::preset_error>([&] { ck::GgufModel::open(m2.path); }),
+             Catch::Matchers::Contains("blk.0.attn_q.weight\" has ne [64, 64]") &&
+                 Catch::Matchers::Contains("needs [64, 48]"));
+}
+
+TEST_CASE("prune_gguf: scores quantized weights and keeps counts uniform in local scope", "[gguf]") {
+  TinySpec s;
+  s.type = io::GgmlType::Q8_0;
+  s.head_dim = 32;
+  s.heads = 4;
+  s.kv_heads = 4;
+  s.embd = 128;
+  const TinyModel m = write_model(s);
+  ck::PruneOptions o;
+  o.config.target_sparsity = 0.5;
+  o.config.pruning_scope = "local";
+  o.durable = false;
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  const mhaprune::PruneReport scored = ck::score_gguf(model, o);
+  REQUIRE(scored.blocks.size() == 2);
+  CHECK(scored.blocks[0].scores.size() == 4);
+  // Magnitude grows with the row index here, so the first heads are the weakest.
+  CHECK(scored.blocks[0].scores[0] < scored.blocks[0].scores[3]);
+  const ck::GgufPruneResult result = ck::prune_gguf(model, m.dir + "/pruned.gguf", o);
+  CHECK(result.architecture == "llama");
+  for (const auto& b : result.report.blocks) CHECK(b.removed == std::vector<Index>{0, 1});
+}
