@@ -17,7 +17,8 @@ nearly all of the ~2 GiB. Then, in one run, interleaved, each REPEAT times:
            tool still scores every block for its report)
 
 Each run is a fresh child process; its wall time comes from time.monotonic() around it and its peak
-RSS from os.wait4()'s rusage (ru_maxrss). cp+sync's wall time covers both commands.
+RSS from `/usr/bin/time -f %M` (its ru_maxrss; not os.wait4 in this script, see run_child). cp+sync's
+wall time covers both commands.
 
 Page cache: WARM for every run. The input is read once before the first run (and stays cached: it is
 2 GiB on a machine with more free RAM than that), and every run reads it from the page cache; each
@@ -28,8 +29,11 @@ everyone else sharing the machine.
 Prints a table, then
   time ratio = median prune wall / median cp+sync wall          (target <= 1.5)
   RSS ratio  = max prune peak RSS / bytes of all tensors of blk.0 (target <= 2)
-and, from the tool's progress lines on stderr (one per stage when not a terminal), how long the
-score and write stages took. Exits 0 whatever the ratios (they depend on the machine); exits 1 when
+and, from the tool's progress lines on stderr (plain lines when not a terminal), where the prune's
+wall time goes: "score" = start until every block is scored (decoding Q/K/V/O to float), "write" =
+from there until the last block's attn_output is written, "rest" = the wall time left (the last
+block's FFN, output.weight, the fsync, the rename, exit). A "cpu" column (user+sys of the child)
+helps read runs on a busy machine. Exits 0 whatever the ratios (they depend on the machine); exits 1 when
 a run fails or an output is not what it should be (head counts, sizes).
 
     /usr/bin/python3 tests/bench/gguf_prune_bench.py --mhaprune build/examples/mhaprune/mhaprune
@@ -323,25 +327,37 @@ def check_output(path, s, removed_per_layer, inp):
 
 # --- measuring -----------------------------------------------------------------------------------------
 def run_child(cmd, stderr_path=None):
-    """Runs cmd as a fresh child; returns (wall seconds, peak RSS bytes, exit status)."""
+    """Runs cmd as a fresh child under `/usr/bin/time -f "%M %U %S"`; returns (wall seconds, peak RSS
+    bytes, exit status, CPU seconds user+sys). Peak RSS comes from /usr/bin/time, not from os.wait4 here: Python starts children
+    with vfork, and Linux carries the mm's high-water RSS over exec, so this ~50 MiB interpreter's RSS
+    would be the floor of every child's ru_maxrss. /usr/bin/time's own RSS is ~2 MiB."""
+    fd, rss_path = tempfile.mkstemp(prefix="rss_", suffix=".txt")
+    os.close(fd)
     err = open(stderr_path, "w") if stderr_path else subprocess.DEVNULL
     try:
         t0 = time.monotonic()
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, ru = os.wait4(p.pid, 0)
+        p = subprocess.Popen(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_path] + cmd, stdout=subprocess.DEVNULL,
+                             stderr=err)
+        code = p.wait()
         wall = time.monotonic() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
+        with open(rss_path) as f:
+            lines = f.read().split()
+        try:
+            rss_kib, cpu = int(lines[-3]), float(lines[-2]) + float(lines[-1])
+        except (IndexError, ValueError):
+            rss_kib, cpu = 0, 0.0
     finally:
         if stderr_path:
             err.close()
-    return wall, ru.ru_maxrss * 1024, p.returncode
+        os.unlink(rss_path)
+    return wall, rss_kib * 1024, code, cpu
 
 
 def cp_sync(src, dst):
     """cp then sync of the copy, as two children; wall covers both, RSS is the larger of the two."""
-    w1, r1, c1 = run_child(["cp", src, dst])
-    w2, r2, c2 = run_child(["sync", dst]) if c1 == 0 else (0.0, 0, 0)
-    return w1 + w2, max(r1, r2), c1 or c2, (w1, w2)
+    w1, r1, c1, u1 = run_child(["cp", src, dst])
+    w2, r2, c2, u2 = run_child(["sync", dst]) if c1 == 0 else (0.0, 0, 0, 0.0)
+    return w1 + w2, max(r1, r2), c1 or c2, u1 + u2, (w1, w2)
 
 
 def stage_times(stderr_path):
@@ -400,6 +416,8 @@ def main():
         print("one layer: %s (%d bytes, all tensors of blk.0)" % (fmt_mib(layer_bytes), layer_bytes))
         print("mhaprune:  %s" % cli)
         print("cache:     warm (input read once before the runs; outputs deleted after each run)")
+        print("load:      %.2f %.2f %.2f (%d CPUs; a busy machine slows the CPU-heavier prune more than cp)"
+              % (os.getloadavg() + (os.cpu_count(),)))
 
         n_remove = int(args.sparsity * s.heads + 1e-9)
         with open(src, "rb") as f:  # warm the page cache
@@ -418,12 +436,12 @@ def main():
                 if os.path.exists(out):
                     os.unlink(out)
                 if what == "cp+sync":
-                    wall, rss, code, parts = cp_sync(src, out)
+                    wall, rss, code, cpu, parts = cp_sync(src, out)
                     note = "cp %.2f s + sync %.2f s" % parts
                 else:
                     # heads_spec is set by then: "prune" runs before "prune --heads" in every round.
                     cmd = prune_cmd if what == "prune" else base + ["--heads", heads_spec]
-                    wall, rss, code = run_child(cmd, err_path)
+                    wall, rss, code, cpu = run_child(cmd, err_path)
                     st = stage_times(err_path)
                     st["rest"] = wall - sum(st.values())
                     stages[what].append(st)
@@ -444,18 +462,21 @@ def main():
                             kept = set(int(h) for h in g.kv["mhaprune.head_ids.%d" % l])
                             spec.append("%d:%s" % (l, ",".join(str(h) for h in range(s.heads) if h not in kept)))
                         heads_spec = ";".join(spec)
-                results[what].append((wall, rss))
-                print("  run %d  %-14s wall %6.2f s  peak RSS %10s   %s" % (i + 1, what, wall, fmt_mib(rss), note))
+                results[what].append((wall, rss, cpu))
+                print("  run %d  %-14s wall %6.2f s  cpu %5.2f s  peak RSS %10s   %s" % (
+                    i + 1, what, wall, cpu, fmt_mib(rss), note))
                 sys.stdout.flush()
                 os.unlink(out)
         print()
-        print("%-16s %10s %10s %10s %14s" % ("command", "median s", "min s", "max s", "peak RSS"))
+        print("%-16s %10s %10s %10s %10s %14s" % ("command", "median s", "min s", "max s", "cpu s", "peak RSS"))
         med = {}
         for what, r in results.items():
-            walls = [w for w, _ in r]
+            walls = [w for w, _, _ in r]
             med[what] = statistics.median(walls)
-            print("%-16s %10.2f %10.2f %10.2f %14s" % (what, med[what], min(walls), max(walls),
-                                                      fmt_mib(max(x for _, x in r))))
+            print("%-16s %10.2f %10.2f %10.2f %10.2f %14s" % (
+                what, med[what], min(walls), max(walls), statistics.median(c for _, _, c in r),
+                fmt_mib(max(x for _, x, _ in r))))
+        print("load average now: %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)))
         print()
         for what in ("prune", "prune --heads"):
             if stages[what] and all(stages[what]):
@@ -467,7 +488,7 @@ def main():
         cp_w = med["cp+sync"]
         for what in ("prune", "prune --heads"):
             ratio = med[what] / cp_w
-            rss_ratio = max(x for _, x in results[what]) / layer_bytes
+            rss_ratio = max(x for _, x, _ in results[what]) / layer_bytes
             print("%-14s time ratio (median prune / median cp+sync): %.2f  (target <= 1.5)  %s"
                   % (what, ratio, "OK" if ratio <= 1.5 else "MISSED"))
             print("%-14s RSS ratio (peak RSS / one layer):            %.2f  (target <= 2)    %s"
