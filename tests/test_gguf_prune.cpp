@@ -17,6 +17,7 @@
 
 #include "mhaprune/checkpoint/prune_gguf.hpp"
 #include "mhaprune/io/gguf.hpp"
+#include "support/message_of.hpp"
 
 namespace {
 
@@ -130,17 +131,7 @@ std::vector<float> row_of(const io::GgufReader& r, const std::string& name, std:
   return out;
 }
 
-/// The message of the exception of type E that `f` throws ("" and a failure if it throws no E).
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("the expected exception was not thrown");
-  return {};
-}
+using mhaprune_test::message_of;
 
 ck::PruneOptions heads(std::map<Index, std::vector<Index>> ids) {
   ck::PruneOptions o;
@@ -371,4 +362,63 @@ TEST_CASE("prune_gguf: scores quantized weights and keeps counts uniform in loca
   const ck::GgufPruneResult result = ck::prune_gguf(model, m.dir + "/pruned.gguf", o);
   CHECK(result.architecture == "llama");
   for (const auto& b : result.report.blocks) CHECK(b.removed == std::vector<Index>{0, 1});
+}
+
+TEST_CASE("prune_gguf: an imatrix scores with wanda_sp and is written sliced for the pruned model", "[gguf]") {
+  const TinyModel m = write_model({});
+  io::Imatrix im;
+  im.chunk_count = 3;
+  im.chunk_size = 512;
+  im.datasets = {"calibration.txt"};
+  for (std::uint64_t l = 0; l < 2; ++l) {
+    io::ImatrixEntry o;
+    o.name = "blk." + std::to_string(l) + ".attn_output.weight";
+    o.count = 1536;
+    // Head h's channels carry (h + 1)^2 energy in layer 0, reversed in layer 1.
+    for (std::uint64_t c = 0; c < 64; ++c) {
+      const double h = static_cast<double>(l == 0 ? c / 16 : 3 - c / 16);
+      o.sum2.push_back((h + 1) * (h + 1) * 1536.0 + static_cast<double>(c % 16));
+    }
+    io::ImatrixEntry q = o;
+    q.name = "blk." + std::to_string(l) + ".attn_q.weight";
+    im.entries.push_back(q);
+    im.entries.push_back(o);
+  }
+  std::sort(im.entries.begin(), im.entries.end(),
+            [](const io::ImatrixEntry& a, const io::ImatrixEntry& b) { return a.name < b.name; });
+  const std::map<std::string, mhaprune::ActivationStats> stats = io::imatrix_to_stats(im);
+  REQUIRE(stats.count("blk.0.attn_output") == 1);
+
+  ck::PruneOptions o;
+  o.config.criterion_type = "wanda_sp";
+  o.config.target_sparsity = 0.5;
+  o.config.pruning_scope = "local";
+  o.stats = &stats;
+  o.durable = false;
+  ck::GgufPruneOptions g;
+  g.imatrix = &im;
+  g.imatrix_out = m.dir + "/pruned.imatrix.gguf";
+  const ck::GgufPruneResult result = ck::prune_gguf(ck::GgufModel::open(m.path), m.dir + "/pruned.gguf", o, g);
+  // One head per key/value group goes: the weaker of each pair by the imatrix's energy.
+  CHECK(result.report.blocks[0].removed == std::vector<Index>{0, 2});
+  CHECK(result.report.blocks[1].removed == std::vector<Index>{1, 3});
+
+  const io::Imatrix out = io::read_imatrix(g.imatrix_out);
+  REQUIRE(out.entries.size() == 4);
+  const io::ImatrixEntry* o0 = out.find("blk.0.attn_output.weight");
+  REQUIRE(o0 != nullptr);
+  REQUIRE(o0->sum2.size() == 32);
+  for (std::size_t c = 0; c < 32; ++c) {
+    const std::size_t from = (c / 16 == 0 ? 16 : 48) + c % 16;  // heads 1 and 3 stay
+    CHECK(o0->sum2[c] == Approx(im.find("blk.0.attn_output.weight")->sum2[from]));
+  }
+  CHECK(out.find("blk.1.attn_q.weight")->sum2.size() == 64);  // Q's input is the model width: unchanged
+  CHECK(out.chunk_count == 3);
+
+  // Methods that need a Gram matrix say the imatrix does not hold one.
+  o.config.criterion_type = "obs";
+  CHECK_THAT(message_of<mhaprune::evidence_error>(
+                 [&] { ck::prune_gguf(ck::GgufModel::open(m.path), m.dir + "/other.gguf", o); }),
+             Catch::Matchers::Contains("imatrix"));
+  CHECK_FALSE(exists(m.dir + "/other.gguf"));
 }

@@ -19,6 +19,7 @@
 
 #include "mhaprune/io/imatrix.hpp"
 #include "support/random_block.hpp"
+#include "support/message_of.hpp"
 
 using Catch::Contains;
 using Catch::StartsWith;
@@ -95,18 +96,7 @@ void check_against(const Imatrix& m, const nlohmann::json& want) {
   CHECK(m.find("no.such.weight") == nullptr);
 }
 
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("wrong exception type: " << e.what());
-  }
-  FAIL("no exception");
-  return {};
-}
+using mhaprune_test::message_of;
 
 }  // namespace
 

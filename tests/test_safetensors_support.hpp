@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mhaprune/io/safetensors.hpp"
+#include "support/message_of.hpp"
 
 namespace mhaprune_test {
 
@@ -86,19 +87,5 @@ inline Bytes raw_file(const std::string& header, std::size_t data_size) {
 }
 
 inline mhaprune::io::ByteSpan span(const Bytes& b) { return mhaprune::io::ByteSpan(b.data(), b.size()); }
-
-/// The message of the `E` that `f` throws; fails the test if it throws nothing or something else.
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    FAIL("expected a different exception type, got: " << e.what());
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
 
 }  // namespace mhaprune_test

@@ -96,9 +96,10 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::Checkpoint& ck) {
           {"blocks", blocks}};
 }
 
-/// The same as a table for people.
-inline std::string inspect_table(const mhaprune::checkpoint::Checkpoint& ck) {
-  const nlohmann::json j = inspect_json(ck);
+/// `inspect_json`'s content as a table for people (checkpoints and GGUF models alike):
+/// `architecture` is the second line's text, `pruned_note` what follows the head count (may be "").
+inline std::string inspect_table(const nlohmann::json& j, const std::string& architecture,
+                                 const std::string& pruned_note) {
   std::string out;
   char line[512];
   const auto add = [&out](const std::string& key, const std::string& value) {
@@ -106,8 +107,8 @@ inline std::string inspect_table(const mhaprune::checkpoint::Checkpoint& ck) {
     out += std::string(key.size() < 14 ? 14 - key.size() : 1, ' ');
     out += value + '\n';
   };
-  add("model", ck.path());
-  add("architecture", ck.architecture() + " (from " + ck.detected_from() + ")");
+  add("model", j.at("path").get<std::string>());
+  add("architecture", architecture);
   std::string dtypes;
   for (const auto& [name, d] : j.at("dtypes").items()) {
     dtypes += dtypes.empty() ? "" : ", ";
@@ -116,30 +117,37 @@ inline std::string inspect_table(const mhaprune::checkpoint::Checkpoint& ck) {
   }
   add("files", std::to_string(j.at("files").size()) + " (" + j.at("files").at(0).get<std::string>() +
                    (j.at("files").size() > 1 ? ", ..." : "") + ")");
-  add("tensors", grouped(j.at("tensors").get<std::uint64_t>()) + ", " + grouped(ck.parameter_count()) +
-                     " parameters, " + grouped(j.at("attention_parameters").get<std::uint64_t>()) +
-                     " of them in attention blocks");
+  add("tensors", grouped(j.at("tensors").get<std::uint64_t>()) + ", " +
+                     grouped(j.at("parameters").get<std::uint64_t>()) + " parameters, " +
+                     grouped(j.at("attention_parameters").get<std::uint64_t>()) + " of them in attention blocks");
   add("dtypes", dtypes);
   mhaprune::Index heads = 0, original = 0;
-  for (const auto& b : ck.blocks()) heads += b.layout.heads(), original += b.original_heads;
+  for (const auto& b : j.at("blocks")) heads += b.at("heads").get<mhaprune::Index>(), original += b.at("original_heads").get<mhaprune::Index>();
   add("heads", std::to_string(heads) + " of " + std::to_string(original) + " in " +
-                   std::to_string(ck.blocks().size()) + " blocks" +
-                   (ck.history() ? " (pruned before; from its " + ck.history()->source + ")" : ""));
+                   std::to_string(j.at("blocks").size()) + " blocks" + pruned_note);
   out += '\n';
-  std::snprintf(line, sizeof line, "%-6s %-40s %-9s %-9s %-5s %-6s %-6s %12s  %s\n", "block", "name", "heads",
+  std::snprintf(line, sizeof line, "%-6s %-40s %-9s %-9s %-5s %-6s %-11s %12s  %s\n", "block", "name", "heads",
                 "kv_heads", "d", "D", "dtype", "parameters", "head ids present");
   out += line;
-  for (const auto& b : ck.blocks()) {
-    const std::string h = std::to_string(b.layout.heads()) + "/" + std::to_string(b.original_heads);
-    const std::string kv = std::to_string(b.layout.kv_heads()) + "/" + std::to_string(b.original_kv_heads);
-    std::snprintf(line, sizeof line, "%-6ld %-40s %-9s %-9s %-5ld %-6ld %-6s %12s  %s\n",
-                  static_cast<long>(b.index), b.name.c_str(), h.c_str(), kv.c_str(),
-                  static_cast<long>(b.layout.head_dim()), static_cast<long>(b.layout.model_dim()),
-                  std::string(mhaprune::io::to_string(b.dtype)).c_str(),
-                  grouped(block_parameters(ck, b)).c_str(), id_ranges(b.head_ids).c_str());
+  for (const auto& b : j.at("blocks")) {
+    const auto count = [&b](const char* now, const char* was) {
+      return std::to_string(b.at(now).get<mhaprune::Index>()) + "/" + std::to_string(b.at(was).get<mhaprune::Index>());
+    };
+    std::snprintf(line, sizeof line, "%-6ld %-40s %-9s %-9s %-5ld %-6ld %-11s %12s  %s\n",
+                  b.at("index").get<long>(), b.at("name").get<std::string>().c_str(),
+                  count("heads", "original_heads").c_str(), count("kv_heads", "original_kv_heads").c_str(),
+                  b.at("head_dim").get<long>(), b.at("model_dim").get<long>(), b.at("dtype").get<std::string>().c_str(),
+                  grouped(b.at("parameters").get<std::uint64_t>()).c_str(),
+                  id_ranges(b.at("head_ids").get<std::vector<mhaprune::Index>>()).c_str());
     out += line;
   }
   return out;
+}
+
+/// A checkpoint as a table for people.
+inline std::string inspect_table(const mhaprune::checkpoint::Checkpoint& ck) {
+  return inspect_table(inspect_json(ck), ck.architecture() + " (from " + ck.detected_from() + ")",
+                       ck.history() ? " (pruned before; from its " + ck.history()->source + ")" : "");
 }
 
 }  // namespace mhaprune_cli

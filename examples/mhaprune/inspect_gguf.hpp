@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -84,51 +83,12 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::GgufModel& m) {
           {"blocks", blocks}};
 }
 
+/// A GGUF model as a table for people ("dtype" shows the Q and O ggml types).
 inline std::string inspect_table(const mhaprune::checkpoint::GgufModel& m) {
-  const nlohmann::json j = inspect_json(m);
-  std::string out;
-  char line[512];
-  const auto add = [&out](const std::string& key, const std::string& value) {
-    out += key;
-    out += std::string(key.size() < 14 ? 14 - key.size() : 1, ' ');
-    out += value + '\n';
-  };
-  add("model", m.path());
-  add("architecture", m.architecture() + " (GGUF general.architecture" +
-                          (m.original_architecture() != m.architecture() ? "; originally " + m.original_architecture()
-                                                                         : std::string()) +
-                          ")");
-  std::string types;
-  for (const auto& [name, d] : j.at("dtypes").items()) {
-    types += types.empty() ? "" : ", ";
-    types += name + ": " + std::to_string(d.at("tensors").get<std::uint64_t>()) + " tensors, " +
-             grouped(d.at("parameters").get<std::uint64_t>()) + " parameters";
-  }
-  add("files", std::to_string(j.at("files").size()) + " (" + j.at("files").at(0).get<std::string>() +
-                   (j.at("files").size() > 1 ? ", ..." : "") + ")");
-  add("tensors", grouped(j.at("tensors").get<std::uint64_t>()) + ", " + grouped(m.parameter_count()) +
-                     " parameters, " + grouped(j.at("attention_parameters").get<std::uint64_t>()) +
-                     " of them in attention blocks");
-  add("types", types);
-  mhaprune::Index heads = 0, original = 0;
-  for (const auto& b : m.blocks()) heads += b.layout.heads(), original += b.original_heads;
-  add("heads", std::to_string(heads) + " of " + std::to_string(original) + " in " +
-                   std::to_string(m.blocks().size()) + " blocks" +
-                   (m.pruned_before() ? " (pruned before; from its mhaprune.* keys)" : ""));
-  out += '\n';
-  std::snprintf(line, sizeof line, "%-6s %-40s %-9s %-9s %-5s %-6s %-11s %12s  %s\n", "block", "name", "heads",
-                "kv_heads", "d", "D", "type", "parameters", "head ids present");
-  out += line;
-  for (const auto& b : m.blocks()) {
-    const std::string h = std::to_string(b.layout.heads()) + "/" + std::to_string(b.original_heads);
-    const std::string kv = std::to_string(b.layout.kv_heads()) + "/" + std::to_string(b.original_kv_heads);
-    std::snprintf(line, sizeof line, "%-6ld %-40s %-9s %-9s %-5ld %-6ld %-11s %12s  %s\n",
-                  static_cast<long>(b.index), b.name.c_str(), h.c_str(), kv.c_str(),
-                  static_cast<long>(b.layout.head_dim()), static_cast<long>(b.layout.model_dim()),
-                  block_type(m, b).c_str(), grouped(block_parameters(m, b)).c_str(), id_ranges(b.head_ids).c_str());
-    out += line;
-  }
-  return out;
+  const std::string renamed =
+      m.original_architecture() != m.architecture() ? "; originally " + m.original_architecture() : std::string();
+  return inspect_table(inspect_json(m), m.architecture() + " (GGUF general.architecture" + renamed + ")",
+                       m.pruned_before() ? " (pruned before; from its mhaprune.* keys)" : "");
 }
 
 }  // namespace mhaprune_cli

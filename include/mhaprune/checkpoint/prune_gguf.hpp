@@ -14,7 +14,7 @@
 
 #include "mhaprune/checkpoint/block_plan.hpp"
 #include "mhaprune/checkpoint/choose_heads.hpp"
-#include "mhaprune/checkpoint/gguf_loaded_block.hpp"
+#include "mhaprune/checkpoint/gguf_block_decoder.hpp"
 #include "mhaprune/checkpoint/gguf_metadata.hpp"
 #include "mhaprune/checkpoint/gguf_model.hpp"
 #include "mhaprune/checkpoint/gguf_slice.hpp"
@@ -138,17 +138,9 @@ inline std::string run_columns(const IndexRun& r) {
 inline std::vector<Eigen::VectorXd> score_gguf_blocks(const GgufModel& model, AnyCriterion& criterion,
                                                       const PruneOptions& options) {
   std::vector<Eigen::VectorXd> scores;
+  GgufBlockDecoder decoder;
   for (const BlockInfo& info : model.blocks()) {
-    const ActivationStats* stats = detail::stats_for(info, options);
-    GgufLoadedBlock loaded(model, info);
-    Evidence evidence;
-    if (stats) evidence.with_activations(*stats);
-    try {
-      scores.push_back(score_heads(criterion, loaded.block(), evidence));
-    } catch (const evidence_error& e) {
-      if (stats) throw;
-      throw evidence_error(mhaprune::detail::message(e.what(), "; ", detail::stats_hint(info, options)));
-    }
+    scores.push_back(detail::score_block(criterion, decoder.decode(model, info), info, options));
     if (options.progress) options.progress(Progress{"score", scores.size(), model.blocks().size(), info.name});
   }
   return scores;

@@ -38,6 +38,22 @@ inline std::string stats_hint(const BlockInfo& info, const PruneOptions& options
           : mhaprune::detail::message("but the ", options.stats->size(), " given have no such key"));
 }
 
+/// The block's scores by `criterion`, with its statistics when given; a criterion that misses
+/// them says under which key they were expected.
+template <typename Block>
+Eigen::VectorXd score_block(AnyCriterion& criterion, const Block& block, const BlockInfo& info,
+                            const PruneOptions& options) {
+  const ActivationStats* stats = stats_for(info, options);
+  Evidence evidence;
+  if (stats) evidence.with_activations(*stats);
+  try {
+    return score_heads(criterion, block, evidence);
+  } catch (const evidence_error& e) {
+    if (stats) throw;
+    throw evidence_error(mhaprune::detail::message(e.what(), "; ", stats_hint(info, options)));
+  }
+}
+
 /// Calls `f(loaded)` with the block read as LoadedBlock<float>, or <double> for F64 weights.
 template <typename F>
 void with_loaded_block(const Checkpoint& ckpt, const BlockInfo& info, F&& f) {
@@ -66,14 +82,7 @@ inline std::vector<Eigen::VectorXd> score_blocks(const Checkpoint& ckpt, AnyCrit
   for (const BlockInfo& info : blocks) {
     const ActivationStats* stats = detail::stats_for(info, options);
     detail::with_loaded_block(ckpt, info, [&](auto& loaded) {
-      Evidence evidence;
-      if (stats) evidence.with_activations(*stats);
-      try {
-        scores.push_back(score_heads(criterion, loaded.block(), evidence));
-      } catch (const evidence_error& e) {
-        if (stats) throw;
-        throw evidence_error(mhaprune::detail::message(e.what(), "; ", detail::stats_hint(info, options)));
-      }
+      scores.push_back(detail::score_block(criterion, loaded.block(), info, options));
       if (stats && options.compensation.method != CompensationMethod::none) {
         mhaprune::detail::check_compensation_stats(loaded.block(), stats, options.compensation.method);
       }

@@ -255,6 +255,7 @@ class GgufWriter {
   ///         callback throws is passed on. Nothing is left behind under either name.
   void write(const std::string& path, const WriteOptions& options = {}) const {
     detail::TempFile file(path);
+    file.start_writeback_early(options.durable);
     write_to(file);
     file.commit(options.durable);
   }
@@ -264,6 +265,7 @@ class GgufWriter {
   /// PendingFile removes it.
   PendingFile write_pending(const std::string& path, const WriteOptions& options = {}) const {
     auto file = std::make_unique<detail::TempFile>(path);
+    file->start_writeback_early(options.durable);
     write_to(*file);
     file->finish(options.durable);
     return PendingFile(std::move(file), options.durable);

@@ -187,6 +187,7 @@ class SafetensorsWriter {
   ///         left behind under either name.
   void write(const std::string& path, const WriteOptions& options = {}) const {
     detail::TempFile file(path);
+    file.start_writeback_early(options.durable);
     write_to(file, all(), metadata_);
     file.commit(options.durable);
   }

@@ -74,6 +74,11 @@ class TempFile {
   /// Bytes appended so far.
   std::uint64_t written() const noexcept { return written_; }
 
+  /// Asks the kernel to start writing each 32 MiB to disk as soon as it is written (Linux), so that
+  /// a durable `finish` waits for the last stretch only instead of the whole file: the disk works
+  /// while the writer still computes. Only advice; nothing changes in what is written.
+  void start_writeback_early(bool on) noexcept { writeback_early_ = on; }
+
   void append(const void* data, std::size_t size) {
     const auto* p = static_cast<const std::byte*>(data);
     written_ += size;
@@ -128,6 +133,7 @@ class TempFile {
 
  private:
   static constexpr std::size_t buffer_capacity = std::size_t{1} << 20;
+  static constexpr std::uint64_t writeback_chunk = std::uint64_t{32} << 20;
 
   io_error failure(const char* what, int error_number = errno) const {
     return system_failure(final_path_, mhaprune::detail::message(what, " temporary file ", temp_path_),
@@ -150,7 +156,15 @@ class TempFile {
       if (n == 0) throw failure("write", EIO);
       p += n;
       size -= static_cast<std::size_t>(n);
+      at_ += static_cast<std::uint64_t>(n);
     }
+#if defined(__linux__)
+    if (writeback_early_ && at_ - writeback_from_ >= writeback_chunk) {
+      (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(at_ - writeback_from_),
+                              SYNC_FILE_RANGE_WRITE);
+      writeback_from_ = at_;
+    }
+#endif
   }
 
   std::string final_path_;
@@ -158,6 +172,9 @@ class TempFile {
   int fd_ = -1;
   bool committed_ = false;
   std::uint64_t written_ = 0;
+  std::uint64_t at_ = 0;              // bytes handed to write(2)
+  std::uint64_t writeback_from_ = 0;  // start of the range not yet sent to disk early
+  bool writeback_early_ = false;
   std::vector<std::byte> buffer_;
 };
 
