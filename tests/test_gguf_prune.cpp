@@ -422,3 +422,35 @@ TEST_CASE("prune_gguf: an imatrix scores with wanda_sp and is written sliced for
              Catch::Matchers::Contains("imatrix"));
   CHECK_FALSE(exists(m.dir + "/other.gguf"));
 }
+
+TEST_CASE("prune_gguf: a split model is read as a set and written as a set", "[gguf]") {
+  const TinyModel m = write_model({});
+  const io::GgufReader whole(m.path);
+  const std::string prefix = m.dir + "/split";
+  const auto total = static_cast<std::int64_t>(whole.tensors().size());
+  for (int no = 1; no <= 2; ++no) {
+    io::GgufWriter w;
+    if (no == 1)
+      for (const io::GgufKv& kv : whole.kvs()) w.add_kv(kv.key, kv.value);
+    for (io::GgufKv& kv : io::gguf_split_kvs(no, 2, total)) w.add_kv(std::move(kv.key), std::move(kv.value));
+    for (const io::GgufTensorInfo& t : whole.tensors()) {
+      const bool second = t.name.rfind("blk.1.", 0) == 0 || t.name == "output_norm.weight";
+      if (second == (no == 2)) w.add_tensor(t.name, t.type, t.ne, whole.bytes(t));
+    }
+    w.write(io::gguf_split_path(prefix, no, 2));
+  }
+  // Opened from its second shard; the output is named after -o.
+  const ck::GgufModel model = ck::GgufModel::open(io::gguf_split_path(prefix, 2, 2));
+  REQUIRE(model.blocks().size() == 2);
+  const ck::GgufPruneResult result = ck::prune_gguf(model, m.dir + "/pruned.gguf", heads({{0, {1, 3}}, {1, {0, 2}}}));
+  REQUIRE(result.output_files ==
+          std::vector<std::string>{m.dir + "/pruned-00001-of-00002.gguf", m.dir + "/pruned-00002-of-00002.gguf"});
+  const ck::GgufModel pruned = ck::GgufModel::open(result.output_files[0]);
+  CHECK(pruned.files().is_split());
+  CHECK(pruned.blocks()[1].head_ids == std::vector<Index>{1, 3});
+  const io::GgufReader second(result.output_files[1]);
+  CHECK(second.find("split.no")->as_int() == 1);  // 0-based, as gguf-split writes it
+  CHECK(second.find("mhaprune.version") == nullptr);  // model keys stay in shard 1
+  CHECK(second.tensor("blk.1.attn_q.weight").ne == std::vector<std::uint64_t>{64, 32});
+  CHECK(row_of(second, "blk.1.attn_q.weight", 16)[2] == value_at(1, 1, 3 * 16, 2));
+}
