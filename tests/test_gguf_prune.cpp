@@ -31,6 +31,8 @@ struct TinySpec {
   std::uint64_t layers = 2, embd = 64, heads = 4, kv_heads = 2, head_dim = 16;
   bool q_bias = false, key_length = true;
   std::uint64_t tensor_heads = 0;  // query heads the tensors are written for; 0: `heads`
+  bool per_head_extras = false;    // attn_q_norm {d, H}, attn_k_norm {H_kv*d}, attn_sinks {H}
+  bool fused_qkv = false;          // one attn_qkv [Q | K | V] instead of attn_q, attn_k, attn_v
 };
 
 float value_at(std::uint64_t layer, std::uint64_t tensor, std::uint64_t row, std::uint64_t col) {
@@ -108,14 +110,23 @@ TinyModel write_model(const TinySpec& s) {
   for (std::uint64_t l = 0; l < s.layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     add(b + "attn_norm.weight", io::GgmlType::F32, l, 0, 1, s.embd);
-    add(b + "attn_q.weight", s.type, l, 1, q, s.embd);
-    add(b + "attn_k.weight", s.type, l, 2, kv, s.embd);
-    add(b + "attn_v.weight", s.type, l, 3, kv, s.embd);
+    if (s.fused_qkv) {
+      add(b + "attn_qkv.weight", s.type, l, 1, q + 2 * kv, s.embd);
+    } else {
+      add(b + "attn_q.weight", s.type, l, 1, q, s.embd);
+      add(b + "attn_k.weight", s.type, l, 2, kv, s.embd);
+      add(b + "attn_v.weight", s.type, l, 3, kv, s.embd);
+    }
     if (s.q_bias) {
       add(b + "attn_q.bias", io::GgmlType::F32, l, 5, 1, q);
       add(b + "attn_k.bias", io::GgmlType::F32, l, 6, 1, kv);
     }
     add(b + "attn_output.weight", s.type, l, 4, s.embd, q);
+    if (s.per_head_extras) {
+      add(b + "attn_q_norm.weight", io::GgmlType::F32, l, 7, s.heads, s.head_dim);
+      add(b + "attn_k_norm.weight", io::GgmlType::F32, l, 8, 1, kv);
+      add(b + "attn_sinks.weight", io::GgmlType::F32, l, 9, 1, s.heads);
+    }
   }
   add("output_norm.weight", io::GgmlType::F32, 9, 1, 1, s.embd);
   w.write(m.path);
@@ -453,4 +464,43 @@ TEST_CASE("prune_gguf: a split model is read as a set and written as a set", "[g
   CHECK(second.find("mhaprune.version") == nullptr);  // model keys stay in shard 1
   CHECK(second.tensor("blk.1.attn_q.weight").ne == std::vector<std::uint64_t>{64, 32});
   CHECK(row_of(second, "blk.1.attn_q.weight", 16)[2] == value_at(1, 1, 3 * 16, 2));
+}
+
+TEST_CASE("prune_gguf: per-head norms and attention sinks lose the removed heads", "[gguf]") {
+  TinySpec s;
+  s.per_head_extras = true;
+  const TinyModel m = write_model(s);
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  CHECK(model.extras(0).q_norm == "blk.0.attn_q_norm.weight");
+  CHECK(model.extras(0).sinks == "blk.0.attn_sinks.weight");
+  const std::string out = m.dir + "/pruned.gguf";
+  // Layer 0 loses query heads 1 and 3; layer 1 loses the whole key/value group 1 (heads 2 and 3).
+  ck::prune_gguf(model, out, heads({{0, {1, 3}}, {1, {2, 3}}}));
+  const io::GgufReader r(out);
+  CHECK(r.tensor("blk.0.attn_q_norm.weight").ne == std::vector<std::uint64_t>{16, 2});
+  CHECK(row_of(r, "blk.0.attn_q_norm.weight", 1)[4] == value_at(0, 7, 2, 4));
+  CHECK(r.tensor("blk.0.attn_k_norm.weight").ne == std::vector<std::uint64_t>{32});  // both K/V heads stay
+  CHECK(r.tensor("blk.1.attn_k_norm.weight").ne == std::vector<std::uint64_t>{16});
+  CHECK(row_of(r, "blk.1.attn_k_norm.weight", 0)[3] == value_at(1, 8, 0, 3));
+  CHECK(row_of(r, "blk.0.attn_sinks.weight", 0) == std::vector<float>{value_at(0, 9, 0, 0), value_at(0, 9, 0, 2)});
+  CHECK(row_of(r, "blk.1.attn_sinks.weight", 0) == std::vector<float>{value_at(1, 9, 0, 0), value_at(1, 9, 0, 1)});
+}
+
+TEST_CASE("prune_gguf: a fused attn_qkv loses the removed heads' rows in each of its segments", "[gguf]") {
+  TinySpec s;
+  s.fused_qkv = true;
+  s.arch = "phi3";
+  const TinyModel m = write_model(s);
+  const std::string out = m.dir + "/pruned.gguf";
+  // Layer 0 and 1 lose query heads 1 and 3 (one per group): both K/V heads stay.
+  ck::prune_gguf(ck::GgufModel::open(m.path), out, heads({{0, {1, 3}}, {1, {1, 3}}}));
+  const io::GgufReader r(out);
+  CHECK(r.find("phi3.attention.head_count")->as_int() == 2);
+  CHECK(r.tensor("blk.0.attn_qkv.weight").ne == std::vector<std::uint64_t>{64, 96});
+  for (std::uint64_t j = 0; j < 16; ++j) {
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", j)[7] == value_at(0, 1, j, 7));              // Q head 0
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", 16 + j)[7] == value_at(0, 1, 32 + j, 7));    // Q head 2
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", 32 + j)[7] == value_at(0, 1, 64 + j, 7));    // K head 0
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", 80 + j)[7] == value_at(0, 1, 112 + j, 7));   // V head 1
+  }
 }
