@@ -47,9 +47,36 @@ inline std::uint64_t block_parameters(const mhaprune::checkpoint::Checkpoint& ck
   return n;
 }
 
+/// Counts one tensor of `type` with `elements` elements into `inspect_json`'s "dtypes".
+inline void tally(nlohmann::json& dtypes, const std::string& type, std::uint64_t elements) {
+  nlohmann::json& d = dtypes[type];
+  if (d.is_null()) d = {{"tensors", std::uint64_t{0}}, {"parameters", std::uint64_t{0}}};
+  d["tensors"] = d["tensors"].get<std::uint64_t>() + 1;
+  d["parameters"] = d["parameters"].get<std::uint64_t>() + elements;
+}
+
+/// One block of `inspect_json`'s "blocks".
+inline nlohmann::json block_json(const mhaprune::checkpoint::BlockInfo& b, const std::string& dtype,
+                                 std::uint64_t parameters) {
+  return {{"index", b.index},
+          {"name", b.name},
+          {"layer", b.layer},
+          {"heads", b.layout.heads()},
+          {"kv_heads", b.layout.kv_heads()},
+          {"original_heads", b.original_heads},
+          {"original_kv_heads", b.original_kv_heads},
+          {"head_dim", b.layout.head_dim()},
+          {"model_dim", b.layout.model_dim()},
+          {"head_ids", b.head_ids},
+          {"kv_head_ids", b.kv_head_ids},
+          {"dtype", dtype},
+          {"parameters", parameters},
+          {"tensors", b.tensor_names}};
+}
+
 /// Everything `inspect` shows, as JSON: {"path", "architecture", "detected_from", "files",
 /// "tensors", "parameters", "attention_parameters", "dtypes": {DTYPE: {"tensors", "parameters"}},
-/// "pruned_before", "blocks": [{"index", "name", "heads", "kv_heads", "original_heads",
+/// "pruned_before", "blocks": [{"index", "name", "layer", "heads", "kv_heads", "original_heads",
 /// "original_kv_heads", "head_dim", "model_dim", "head_ids", "kv_head_ids", "dtype", "parameters",
 /// "tensors"}]}.
 inline nlohmann::json inspect_json(const mhaprune::checkpoint::Checkpoint& ck) {
@@ -59,10 +86,7 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::Checkpoint& ck) {
   std::uint64_t tensors = 0;
   for (const auto& [name, file] : reader.weight_map()) {
     const auto& info = reader.info(name);
-    json& d = dtypes[std::string(mhaprune::io::to_string(info.dtype))];
-    if (d.is_null()) d = {{"tensors", std::uint64_t{0}}, {"parameters", std::uint64_t{0}}};
-    d["tensors"] = d["tensors"].get<std::uint64_t>() + 1;
-    d["parameters"] = d["parameters"].get<std::uint64_t>() + info.element_count();
+    tally(dtypes, std::string(mhaprune::io::to_string(info.dtype)), info.element_count());
     ++tensors;
   }
   json blocks = json::array();
@@ -70,19 +94,7 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::Checkpoint& ck) {
   for (const auto& b : ck.blocks()) {
     const std::uint64_t params = block_parameters(ck, b);
     attention += params;
-    blocks.push_back({{"index", b.index},
-                      {"name", b.name},
-                      {"heads", b.layout.heads()},
-                      {"kv_heads", b.layout.kv_heads()},
-                      {"original_heads", b.original_heads},
-                      {"original_kv_heads", b.original_kv_heads},
-                      {"head_dim", b.layout.head_dim()},
-                      {"model_dim", b.layout.model_dim()},
-                      {"head_ids", b.head_ids},
-                      {"kv_head_ids", b.kv_head_ids},
-                      {"dtype", std::string(mhaprune::io::to_string(b.dtype))},
-                      {"parameters", params},
-                      {"tensors", b.tensor_names}});
+    blocks.push_back(block_json(b, std::string(mhaprune::io::to_string(b.dtype)), params));
   }
   return {{"path", ck.path()},
           {"architecture", ck.architecture()},

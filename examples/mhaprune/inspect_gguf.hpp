@@ -40,10 +40,7 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::GgufModel& m) {
   for (const auto& shard : m.files().shards()) {
     files.push_back(shard.path());
     for (const auto& info : shard.tensors()) {
-      json& d = dtypes[mhaprune::io::to_string(info.type)];
-      if (d.is_null()) d = {{"tensors", std::uint64_t{0}}, {"parameters", std::uint64_t{0}}};
-      d["tensors"] = d["tensors"].get<std::uint64_t>() + 1;
-      d["parameters"] = d["parameters"].get<std::uint64_t>() + info.element_count();
+      tally(dtypes, mhaprune::io::to_string(info.type), info.element_count());
       ++tensors;
     }
   }
@@ -52,20 +49,7 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::GgufModel& m) {
   for (const auto& b : m.blocks()) {
     const std::uint64_t params = block_parameters(m, b);
     attention += params;
-    blocks.push_back({{"index", b.index},
-                      {"name", b.name},
-                      {"layer", b.layer},
-                      {"heads", b.layout.heads()},
-                      {"kv_heads", b.layout.kv_heads()},
-                      {"original_heads", b.original_heads},
-                      {"original_kv_heads", b.original_kv_heads},
-                      {"head_dim", b.layout.head_dim()},
-                      {"model_dim", b.layout.model_dim()},
-                      {"head_ids", b.head_ids},
-                      {"kv_head_ids", b.kv_head_ids},
-                      {"dtype", block_type(m, b)},
-                      {"parameters", params},
-                      {"tensors", b.tensor_names}});
+    blocks.push_back(block_json(b, block_type(m, b), params));
   }
   return {{"path", m.path()},
           {"format", "gguf"},
