@@ -21,6 +21,8 @@
 
 #include "support/stats_snapshot.hpp"
 
+namespace test_activation_stats {
+
 namespace {
 
 using mhaprune_test::StatsSnapshot;
@@ -534,3 +536,5 @@ TEST_CASE("ActivationStats: reading statistics that do not exist", "[calibration
   CHECK_THROWS_AS(one.gram(), calibration_error);
   CHECK_FALSE(one.has_gram());
 }
+
+}  // namespace test_activation_stats

@@ -217,10 +217,6 @@ TEST_CASE("checkpoint presets: a user preset describes another architecture", "[
   CHECK_THROWS_WITH(ck::Checkpoint::open(tmp / "in", open), Catch::Contains("unknown key \"typo\""));
 }
 
-}  // namespace test_checkpoint_presets
-
-namespace test_checkpoint_presets {
-
 TEST_CASE("checkpoint presets: block patterns", "[checkpoint]") {
   namespace d = mhaprune::checkpoint::detail;
   std::string layer;
@@ -239,10 +235,6 @@ TEST_CASE("checkpoint presets: block patterns", "[checkpoint]") {
   CHECK(d::match_pattern(glob, "blocks.12.attn", layer));
   CHECK(layer == "12");
 }
-
-}  // namespace test_checkpoint_presets
-
-namespace test_checkpoint_presets {
 
 TEST_CASE("checkpoint presets: a BERT pruned by Hugging Face is read from pruned_heads", "[checkpoint]") {
   TempDir tmp;

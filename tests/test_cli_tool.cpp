@@ -9,16 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "../examples/mhaprune/cli_options.hpp"
 #include "../examples/mhaprune/exit_codes.hpp"
 #include "../examples/mhaprune/heads_spec.hpp"
 #include "../examples/mhaprune/heatmap_svg.hpp"
 #include "../examples/mhaprune/progress.hpp"
-#include "mhaprune/io/io_error.hpp"
-
-#if __has_include(<CLI/CLI.hpp>)
-#include "../examples/mhaprune/cli_options.hpp"
-#define MHAPRUNE_TEST_HAVE_CLI11 1
-#endif
+#include "mhaprune/error.hpp"
 
 namespace test_cli_tool {
 
@@ -87,10 +83,6 @@ bool balanced_xml(const std::string& s) {
   }
   return open.empty();
 }
-
-}  // namespace test_cli_tool
-
-using namespace test_cli_tool;
 
 TEST_CASE("heads spec (--heads): layers and original ids, merged and sorted", "[cli]") {
   const HeadsSpec spec = parse_heads_spec(" 0:5,1 ; 3:2;0:7;");
@@ -206,8 +198,6 @@ TEST_CASE("progress: a terminal gets one rewritten line with an ETA; --quiet get
   CHECK(mhaprune_cli::ProgressPrinter::duration(125) == "2 min 05 s");
 }
 
-#ifdef MHAPRUNE_TEST_HAVE_CLI11
-namespace test_cli_tool {
 struct Parsed {
   CLI::App app;
   mhaprune_cli::CommandLine cl;
@@ -217,7 +207,6 @@ struct Parsed {
     app.parse(args);
   }
 };
-}  // namespace test_cli_tool
 
 TEST_CASE("options: flags reach every PrunerConfig field they name", "[cli]") {
   Parsed p;
@@ -318,4 +307,5 @@ TEST_CASE("options: --json takes an optional file, '-' (stdout) when bare", "[cl
   c.parse({"score", "m"});
   CHECK(c.cl.score.json.empty());
 }
-#endif
+
+}  // namespace test_cli_tool

@@ -15,6 +15,8 @@
 
 #include "support/stats_snapshot.hpp"
 
+namespace test_collect {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -159,3 +161,5 @@ TEST_CASE("collect_output_input: bad calls leave the statistics unchanged",
   }
   CHECK(StatsSnapshot(stats) == before);
 }
+
+}  // namespace test_collect

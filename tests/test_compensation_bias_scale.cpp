@@ -12,10 +12,6 @@ using mhaprune::CompensationMethod;
 using mhaprune::HeadLayout;
 using mhaprune::OriginalIds;
 
-}  // namespace test_compensation_bias_scale
-
-using namespace test_compensation_bias_scale;
-
 TEMPLATE_TEST_CASE("bias makes the mean output over the calibration tokens exact", "[compensation][bias]",
                    float, double) {
   for (Storage storage : {Storage::separate, Storage::gpt2}) {
@@ -110,3 +106,5 @@ TEST_CASE("scale: a huge ridge keeps every scale at 1; the closed form solves th
     CHECK(std::abs(dot) <= 1e-9 * scale);
   }
 }
+
+}  // namespace test_compensation_bias_scale

@@ -20,10 +20,6 @@ const CompensationMethod all_methods[] = {CompensationMethod::bias, Compensation
                                           CompensationMethod::lsq, CompensationMethod::obs,
                                           CompensationMethod::bias_lsq};
 
-}  // namespace test_compensation_errors
-
-using namespace test_compensation_errors;
-
 TEST_CASE("method names and options", "[compensation]") {
   for (CompensationMethod m : all_methods) CHECK(mhaprune::parse_compensation(mhaprune::to_string(m)) == m);
   CHECK(mhaprune::parse_compensation("none") == CompensationMethod::none);
@@ -174,3 +170,5 @@ TEST_CASE("duplicated channels: every method stays finite thanks to the damping"
     CHECK_THAT(e.what(), Contains("lambda"));
   }
 }
+
+}  // namespace test_compensation_errors

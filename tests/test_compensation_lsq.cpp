@@ -23,10 +23,6 @@ inline Weights dependent_mha(unsigned seed, bool o_bias, bool v_bias = false) {
   return w;
 }
 
-}  // namespace test_compensation_lsq
-
-using namespace test_compensation_lsq;
-
 TEMPLATE_TEST_CASE("lsq reconstructs the block when removed heads are linear in kept ones",
                    "[compensation][lsq]", float, double) {
   for (Storage storage : {Storage::separate, Storage::gpt2}) {
@@ -171,3 +167,5 @@ TEST_CASE("lsq never makes the calibration error worse than plain removal", "[co
   CHECK(e_lsq < e_plain);
   CHECK(e_bl <= e_lsq * (1 + 1e-3));  // the affine refit has one more degree of freedom
 }
+
+}  // namespace test_compensation_lsq

@@ -27,10 +27,6 @@ inline double removal_cost(const Weights& w, const std::vector<Eigen::MatrixXd>&
   return e / static_cast<double>(stats.count());
 }
 
-}  // namespace test_compensation_obs
-
-using namespace test_compensation_obs;
-
 TEST_CASE("obs criterion: the cheapest head by score is the cheapest by brute force",
           "[compensation][obs][criteria]") {
   // Heads of different importance: head h's O columns scaled by 1 + 0.3 h, head 4's made small.
@@ -130,3 +126,5 @@ TEST_CASE("obs criterion: statistics without a Gram matrix, or collected before 
   // Same data, different damping scale (mean diagonal over 16 vs 12 channels): close, not equal.
   CHECK(from_original.isApprox(from_current, 1e-2));
 }
+
+}  // namespace test_compensation_obs

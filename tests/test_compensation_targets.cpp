@@ -46,10 +46,6 @@ OutputTargets own_output(const mhaprune::AttentionBlock<S>& b, const std::vector
   return targets_of(b, xs, [D](const Eigen::MatrixXd& z) { return Eigen::MatrixXd::Zero(z.rows(), D); });
 }
 
-}  // namespace test_compensation_targets
-
-using namespace test_compensation_targets;
-
 TEST_CASE("refit to the block's own output is the plain bias, lsq and bias+lsq compensation",
           "[compensation][targets]") {
   const Weights w = dependent_mha(3, true);
@@ -258,3 +254,5 @@ TEST_CASE("cheapest_heads_to_remove keeps grouped-query groups equal", "[compens
   CHECK_THROWS_AS(mhaprune::cheapest_heads_to_remove(blk.block, 3, own, options(CompensationMethod::lsq)),
                   mhaprune::removal_error);
 }
+
+}  // namespace test_compensation_targets

@@ -10,6 +10,8 @@
 
 #include "test_compensation_support.hpp"
 
+namespace test_compensation_value_refit {
+
 namespace test_value_refit {
 
 using namespace test_compensation;
@@ -43,8 +45,8 @@ mhaprune::ValueRefitOptions refit_options(double lambda, int sweeps) {
 
 using namespace test_value_refit;
 
-TEMPLATE_TEST_CASE("refit_values finds value weights that O alone cannot stand in for", "[compensation][values]",
-                   float, double) {
+TEMPLATE_TEST_CASE("refit_values finds value weights that O alone cannot stand in for",
+                   "[compensation][values]", float, double) {
   for (mhaprune::Index kv : {4, 2}) {
     for (bool o_bias : {true, false}) {
       INFO("kv heads " << kv << ", O bias " << o_bias);
@@ -129,3 +131,5 @@ TEST_CASE("refit_values refuses unusable statistics and changes nothing", "[comp
   small.max_dense_unknowns = 10;
   refused(z, u, small, "max_dense_unknowns");
 }
+
+}  // namespace test_compensation_value_refit

@@ -10,6 +10,8 @@
 
 #include "test_criteria_blocks.hpp"
 
+namespace test_criteria_element_wise {
+
 using namespace criteria_test;
 using mhaprune::Evidence;
 using mhaprune::Reduction;
@@ -360,3 +362,5 @@ TEST_CASE("element-wise scores of a large block: float accumulation stays accura
     CHECK(mhaprune::Magnitude(r).scores(sep.block).isApprox(oracle(L, wf, wf, false, r), 1e-6));
   }
 }
+
+}  // namespace test_criteria_element_wise

@@ -12,6 +12,8 @@
 
 #include "test_criteria_blocks.hpp"
 
+namespace test_criteria_errors {
+
 using namespace criteria_test;
 using Catch::Contains;
 using mhaprune::Evidence;
@@ -201,3 +203,5 @@ TEST_CASE("a block changed behind its back is reported before scoring", "[criter
   CHECK_THROWS_AS(mhaprune::Magnitude().scores(a.block), mhaprune::shape_error);
   CHECK_THROWS_AS(mhaprune::WandaSp().scores(a.block, Evidence{}), mhaprune::shape_error);
 }
+
+}  // namespace test_criteria_errors

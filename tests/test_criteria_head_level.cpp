@@ -11,6 +11,8 @@
 
 #include "test_criteria_blocks.hpp"
 
+namespace test_criteria_head_level {
+
 using namespace criteria_test;
 using mhaprune::Evidence;
 
@@ -213,3 +215,5 @@ TEST_CASE("random: seeded, uniform, independent of call order and removals", "[c
   CHECK(after(0) == sa(0));
   CHECK(after(1) == sa(3));
 }
+
+}  // namespace test_criteria_head_level

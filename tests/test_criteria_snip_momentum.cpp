@@ -10,6 +10,8 @@
 
 #include "test_criteria_blocks.hpp"
 
+namespace test_criteria_snip_momentum {
+
 using namespace criteria_test;
 using mhaprune::Evidence;
 using mhaprune::Reduction;
@@ -245,3 +247,5 @@ TEST_CASE("snip_momentum: options are checked", "[criteria][snip_momentum][error
   CHECK_THROWS_WITH(SnipMomentum(Reduction::mean, 0.9, 1.0, w),
                     Catch::Contains("key") && Catch::Contains("-1"));
 }
+
+}  // namespace test_criteria_snip_momentum

@@ -13,6 +13,8 @@
 
 #include "test_criteria_blocks.hpp"
 
+namespace test_criteria_user {
+
 using namespace criteria_test;
 using mhaprune::AnyCriterion;
 using mhaprune::CriterionOptions;
@@ -286,3 +288,5 @@ TEST_CASE("registry: user criteria by name, a class and a lambda", "[criteria][r
             .isApprox(mhaprune::Magnitude().scores(a.block)));
   CHECK(mhaprune::criterion_registry().remove(name));
 }
+
+}  // namespace test_criteria_user

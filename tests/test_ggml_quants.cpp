@@ -18,6 +18,8 @@
 
 #include "mhaprune/io/ggml_quants.hpp"
 
+namespace test_ggml_quants {
+
 using mhaprune::io::can_dequantize;
 using mhaprune::io::can_quantize;
 using mhaprune::io::dequantize_row;
@@ -277,3 +279,5 @@ TEST_CASE("errors name the type and the check", "[io][ggml]") {
   dequantize_row(GgmlType::Q6_K, nullptr, dst.data(), 0);
   CHECK(dst[0] == 42.0f);
 }
+
+}  // namespace test_ggml_quants

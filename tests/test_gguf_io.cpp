@@ -13,6 +13,8 @@
 #include "mhaprune/io/gguf.hpp"
 #include "test_safetensors_support.hpp"
 
+namespace test_gguf_io {
+
 namespace {
 
 using namespace mhaprune::io;
@@ -568,3 +570,5 @@ TEST_CASE("GGUF writer: bad input is refused when added; a bad write leaves no f
   m = message_of<mhaprune::io_error>([&] { GgufReader(dir / "missing.gguf"); });
   CHECK(m.rfind(dir / "missing.gguf: cannot open", 0) == 0);
 }
+
+}  // namespace test_gguf_io

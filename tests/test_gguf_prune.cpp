@@ -19,6 +19,8 @@
 #include "mhaprune/io/gguf.hpp"
 #include "support/message_of.hpp"
 
+namespace test_gguf_prune {
+
 namespace {
 
 namespace ck = mhaprune::checkpoint;
@@ -40,8 +42,8 @@ float value_at(std::uint64_t layer, std::uint64_t tensor, std::uint64_t row, std
 }
 
 /// A row-major [rows, cols] tensor of `type` whose values are `value_at`; for block types, encoded.
-std::vector<std::byte> make_tensor(io::GgmlType type, std::uint64_t layer, std::uint64_t tensor, std::uint64_t rows,
-                                   std::uint64_t cols) {
+std::vector<std::byte> make_tensor(io::GgmlType type, std::uint64_t layer, std::uint64_t tensor,
+                                   std::uint64_t rows, std::uint64_t cols) {
   const std::uint64_t row_bytes = *io::row_bytes(type, cols);
   std::vector<std::byte> out(rows * row_bytes);
   std::vector<float> row(cols);
@@ -102,11 +104,13 @@ TinyModel write_model(const TinySpec& s) {
   const auto add = [&](const std::string& name, io::GgmlType type, std::uint64_t layer, std::uint64_t id,
                        std::uint64_t rows, std::uint64_t cols) {
     m.storage.push_back(make_tensor(type, layer, id, rows, cols));
-    const std::vector<std::uint64_t> ne = rows == 1 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
+    const std::vector<std::uint64_t> ne =
+        rows == 1 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
     w.add_tensor(name, type, ne, io::ByteSpan(m.storage.back().data(), m.storage.back().size()));
   };
   add("token_embd.weight", io::GgmlType::F32, 9, 0, 8, s.embd);
-  const std::uint64_t q = (s.tensor_heads ? s.tensor_heads : s.heads) * s.head_dim, kv = s.kv_heads * s.head_dim;
+  const std::uint64_t q = (s.tensor_heads ? s.tensor_heads : s.heads) * s.head_dim,
+                      kv = s.kv_heads * s.head_dim;
   for (std::uint64_t l = 0; l < s.layers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     add(b + "attn_norm.weight", io::GgmlType::F32, l, 0, 1, s.embd);
@@ -137,7 +141,8 @@ TinyModel write_model(const TinySpec& s) {
 std::vector<float> row_of(const io::GgufReader& r, const std::string& name, std::uint64_t row) {
   const io::GgufTensorInfo& t = r.tensor(name);
   std::vector<float> out(t.ne[0]);
-  io::dequantize_row(t.type, r.bytes(t).data() + row * t.row_bytes(), out.data(), static_cast<std::int64_t>(t.ne[0]));
+  io::dequantize_row(t.type, r.bytes(t).data() + row * t.row_bytes(), out.data(),
+                     static_cast<std::int64_t>(t.ne[0]));
   for (float& x : out) x = std::round(x * 100000.0f);
   return out;
 }
@@ -247,7 +252,8 @@ TEST_CASE("prune_gguf: qwen2 to deci reorders kept Q/K rows from NEOX to NORM ro
 
   // llama.cpp's qwen2 loader sizes Q and O by the embedding width: even uniform counts need deci.
   const std::string uniform = m.dir + "/uniform.gguf";
-  const ck::GgufPruneResult result = ck::prune_gguf(ck::GgufModel::open(m.path), uniform, heads({{0, {0, 2}}, {1, {0, 2}}}));
+  const ck::GgufPruneResult result =
+      ck::prune_gguf(ck::GgufModel::open(m.path), uniform, heads({{0, {0, 2}}, {1, {0, 2}}}));
   CHECK(result.architecture == "deci");
   const io::GgufReader u(uniform);
   CHECK(u.find("deci.attention.head_count")->as_int_array() == std::vector<std::int64_t>{2, 2});
@@ -297,7 +303,8 @@ TEST_CASE("prune_gguf: O columns of quantized blocks: whole blocks copied, other
   ck::PruneOptions o = heads({{0, {1, 3}}, {1, {1, 3}}});
   o.overwrite = true;
   const ck::GgufPruneResult result = ck::prune_gguf(model, out, o, g);
-  CHECK(result.requantized == std::vector<std::string>{"blk.0.attn_output.weight", "blk.1.attn_output.weight"});
+  CHECK(result.requantized ==
+        std::vector<std::string>{"blk.0.attn_output.weight", "blk.1.attn_output.weight"});
   const io::GgufReader r(out);
   CHECK(r.find("mhaprune.requantized")->as_string_array() == result.requantized);
   CHECK(r.tensor("blk.0.attn_q.weight").type == io::GgmlType::Q8_0);
@@ -317,7 +324,9 @@ TEST_CASE("prune_gguf: refusals leave no output and the input unchanged", "[gguf
   const std::vector<char> before = file_bytes(m.path);
   const std::string out = m.dir + "/pruned.gguf";
   // Different counts per layer: only llama and qwen2 can become deci.
-  CHECK_THAT(message_of<mhaprune::constraint_error>([&] { ck::prune_gguf(model, out, heads({{0, {1, 3}}})); }),
+  CHECK_THAT(message_of<mhaprune::constraint_error>([&] {
+               ck::prune_gguf(model, out, heads({{0, {1, 3}}}));
+             }),
              Catch::Matchers::Contains("--scope local"));
   // Ragged groups and unknown ids.
   CHECK_THROWS_AS(ck::prune_gguf(model, out, heads({{0, {0}}})), mhaprune::removal_error);
@@ -375,7 +384,8 @@ TEST_CASE("prune_gguf: scores quantized weights and keeps counts uniform in loca
   for (const auto& b : result.report.blocks) CHECK(b.removed == std::vector<Index>{0, 1});
 }
 
-TEST_CASE("prune_gguf: an imatrix scores with wanda_sp and is written sliced for the pruned model", "[gguf]") {
+TEST_CASE("prune_gguf: an imatrix scores with wanda_sp and is written sliced for the pruned model",
+          "[gguf]") {
   const TinyModel m = write_model({});
   io::Imatrix im;
   im.chunk_count = 3;
@@ -409,7 +419,8 @@ TEST_CASE("prune_gguf: an imatrix scores with wanda_sp and is written sliced for
   ck::GgufPruneOptions g;
   g.imatrix = &im;
   g.imatrix_out = m.dir + "/pruned.imatrix.gguf";
-  const ck::GgufPruneResult result = ck::prune_gguf(ck::GgufModel::open(m.path), m.dir + "/pruned.gguf", o, g);
+  const ck::GgufPruneResult result =
+      ck::prune_gguf(ck::GgufModel::open(m.path), m.dir + "/pruned.gguf", o, g);
   // One head per key/value group goes: the weaker of each pair by the imatrix's energy.
   CHECK(result.report.blocks[0].removed == std::vector<Index>{0, 2});
   CHECK(result.report.blocks[1].removed == std::vector<Index>{1, 3});
@@ -453,14 +464,15 @@ TEST_CASE("prune_gguf: a split model is read as a set and written as a set", "[g
   // Opened from its second shard; the output is named after -o.
   const ck::GgufModel model = ck::GgufModel::open(io::gguf_split_path(prefix, 2, 2));
   REQUIRE(model.blocks().size() == 2);
-  const ck::GgufPruneResult result = ck::prune_gguf(model, m.dir + "/pruned.gguf", heads({{0, {1, 3}}, {1, {0, 2}}}));
-  REQUIRE(result.output_files ==
-          std::vector<std::string>{m.dir + "/pruned-00001-of-00002.gguf", m.dir + "/pruned-00002-of-00002.gguf"});
+  const ck::GgufPruneResult result =
+      ck::prune_gguf(model, m.dir + "/pruned.gguf", heads({{0, {1, 3}}, {1, {0, 2}}}));
+  REQUIRE(result.output_files == std::vector<std::string>{m.dir + "/pruned-00001-of-00002.gguf",
+                                                          m.dir + "/pruned-00002-of-00002.gguf"});
   const ck::GgufModel pruned = ck::GgufModel::open(result.output_files[0]);
   CHECK(pruned.files().is_split());
   CHECK(pruned.blocks()[1].head_ids == std::vector<Index>{1, 3});
   const io::GgufReader second(result.output_files[1]);
-  CHECK(second.find("split.no")->as_int() == 1);  // 0-based, as gguf-split writes it
+  CHECK(second.find("split.no")->as_int() == 1);      // 0-based, as gguf-split writes it
   CHECK(second.find("mhaprune.version") == nullptr);  // model keys stay in shard 1
   CHECK(second.tensor("blk.1.attn_q.weight").ne == std::vector<std::uint64_t>{64, 32});
   CHECK(row_of(second, "blk.1.attn_q.weight", 16)[2] == value_at(1, 1, 3 * 16, 2));
@@ -482,8 +494,10 @@ TEST_CASE("prune_gguf: per-head norms and attention sinks lose the removed heads
   CHECK(r.tensor("blk.0.attn_k_norm.weight").ne == std::vector<std::uint64_t>{32});  // both K/V heads stay
   CHECK(r.tensor("blk.1.attn_k_norm.weight").ne == std::vector<std::uint64_t>{16});
   CHECK(row_of(r, "blk.1.attn_k_norm.weight", 0)[3] == value_at(1, 8, 0, 3));
-  CHECK(row_of(r, "blk.0.attn_sinks.weight", 0) == std::vector<float>{value_at(0, 9, 0, 0), value_at(0, 9, 0, 2)});
-  CHECK(row_of(r, "blk.1.attn_sinks.weight", 0) == std::vector<float>{value_at(1, 9, 0, 0), value_at(1, 9, 0, 1)});
+  CHECK(row_of(r, "blk.0.attn_sinks.weight", 0) ==
+        std::vector<float>{value_at(0, 9, 0, 0), value_at(0, 9, 0, 2)});
+  CHECK(row_of(r, "blk.1.attn_sinks.weight", 0) ==
+        std::vector<float>{value_at(1, 9, 0, 0), value_at(1, 9, 0, 1)});
 }
 
 TEST_CASE("prune_gguf: a fused attn_qkv loses the removed heads' rows in each of its segments", "[gguf]") {
@@ -498,9 +512,11 @@ TEST_CASE("prune_gguf: a fused attn_qkv loses the removed heads' rows in each of
   CHECK(r.find("phi3.attention.head_count")->as_int() == 2);
   CHECK(r.tensor("blk.0.attn_qkv.weight").ne == std::vector<std::uint64_t>{64, 96});
   for (std::uint64_t j = 0; j < 16; ++j) {
-    CHECK(row_of(r, "blk.0.attn_qkv.weight", j)[7] == value_at(0, 1, j, 7));              // Q head 0
-    CHECK(row_of(r, "blk.0.attn_qkv.weight", 16 + j)[7] == value_at(0, 1, 32 + j, 7));    // Q head 2
-    CHECK(row_of(r, "blk.0.attn_qkv.weight", 32 + j)[7] == value_at(0, 1, 64 + j, 7));    // K head 0
-    CHECK(row_of(r, "blk.0.attn_qkv.weight", 80 + j)[7] == value_at(0, 1, 112 + j, 7));   // V head 1
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", j)[7] == value_at(0, 1, j, 7));             // Q head 0
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", 16 + j)[7] == value_at(0, 1, 32 + j, 7));   // Q head 2
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", 32 + j)[7] == value_at(0, 1, 64 + j, 7));   // K head 0
+    CHECK(row_of(r, "blk.0.attn_qkv.weight", 80 + j)[7] == value_at(0, 1, 112 + j, 7));  // V head 1
   }
 }
+
+}  // namespace test_gguf_prune

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+namespace test_head_layout {
+
 using Catch::Matchers::Contains;
 using mhaprune::HeadLayout;
 using mhaprune::Index;
@@ -97,3 +99,5 @@ TEST_CASE("HeadLayout refuses impossible geometries, with the numbers", "[head_l
   REQUIRE_THROWS_AS(HeadLayout::mha(0, 64, 768), mhaprune::layout_error);
   REQUIRE_NOTHROW(HeadLayout(1, 1, 1, 1));
 }
+
+}  // namespace test_head_layout

@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "mhaprune/io/imatrix.hpp"
-#include "support/random_block.hpp"
 #include "support/message_of.hpp"
+#include "support/random_block.hpp"
+
+namespace test_imatrix {
 
 using Catch::Contains;
 using Catch::StartsWith;
@@ -488,3 +490,5 @@ TEST_CASE("what criteria and compensations do with imatrix statistics", "[io][im
   mhaprune::remove_heads_compensated(block, mhaprune::OriginalIds{1}, moments, o);
   CHECK(block.layout().heads() == 3);
 }
+
+}  // namespace test_imatrix

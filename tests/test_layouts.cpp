@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+namespace test_layouts {
+
 namespace {
 
 using mhaprune::Axis;
@@ -326,3 +328,5 @@ TEST_CASE("extras keep each survivor's own values", "[layouts][remove][extras]")
   CHECK((*slopes)(b.position_of(5)) == 0.015625);
   CHECK((*mhaprune::reference::per_head_values(b, Role::attention_sink))(b.position_of(1)) == -2.0);
 }
+
+}  // namespace test_layouts

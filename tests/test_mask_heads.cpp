@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+namespace test_mask_heads {
+
 using mhaprune::Axis;
 using mhaprune::HeadLayout;
 using mhaprune::HeadMask;
@@ -97,21 +99,30 @@ class Fixture {
         fill(slopes, H, 1);
         fill(sinks, H, 1);
         slopes = slopes.cwiseAbs();
-        block.add(mhaprune::layout::query(q)).add(mhaprune::layout::key(k)).add(mhaprune::layout::value(v)).add(mhaprune::layout::output(o));
-        block.add(mhaprune::layout::query_bias(bq)).add(mhaprune::layout::key_bias(bk)).add(mhaprune::layout::value_bias(bv));
+        block.add(mhaprune::layout::query(q))
+            .add(mhaprune::layout::key(k))
+            .add(mhaprune::layout::value(v))
+            .add(mhaprune::layout::output(o));
+        block.add(mhaprune::layout::query_bias(bq))
+            .add(mhaprune::layout::key_bias(bk))
+            .add(mhaprune::layout::value_bias(bv));
         block.add(mhaprune::layout::alibi_slopes(slopes)).add(mhaprune::layout::attention_sinks(sinks));
         break;
       case Kind::concat:
         fill(qkv, W, D);
         fill(bqkv, W, 1);
         fill(o_rm, D, H * d);
-        block.add(mhaprune::layout::qkv_concat(qkv)).add(mhaprune::layout::qkv_concat_bias(bqkv)).add(mhaprune::layout::output(o_rm));
+        block.add(mhaprune::layout::qkv_concat(qkv))
+            .add(mhaprune::layout::qkv_concat_bias(bqkv))
+            .add(mhaprune::layout::output(o_rm));
         break;
       case Kind::grouped:
         fill(qkv, W, D);
         fill(bqkv_row, 1, W);
         fill(o, D, H * d);
-        block.add(mhaprune::layout::qkv_grouped(qkv)).add(mhaprune::layout::qkv_grouped_bias(bqkv_row)).add(mhaprune::layout::output(o));
+        block.add(mhaprune::layout::qkv_grouped(qkv))
+            .add(mhaprune::layout::qkv_grouped_bias(bqkv_row))
+            .add(mhaprune::layout::output(o));
         break;
       case Kind::concat_in_out:
         fill(qkv_io, D, W);
@@ -371,3 +382,5 @@ TEST_CASE("mask_heads: a tensor changed behind the block's back throws and chang
   CHECK_THROWS_AS(mhaprune::mask_heads(f.block, mask_of(4, {1})), mhaprune::shape_error);
   CHECK((f.q.array() == q.array()).all());
 }
+
+}  // namespace test_mask_heads

@@ -18,6 +18,8 @@
 #include "support/pruner_model.hpp"
 #include "support/random_block.hpp"
 
+namespace test_prune_report {
+
 namespace {
 
 using mhaprune::ExplicitSelection;
@@ -245,3 +247,5 @@ TEST_CASE("Report JSON: an empty call still has every field", "[pruner][report]"
   CHECK(none.at("totals").at("heads_removed") == 0);
   CHECK(none.at("totals").at("projection_flops_per_token_saved") == 0);
 }
+
+}  // namespace test_prune_report

@@ -16,6 +16,8 @@
 
 #include "support/pruner_model.hpp"
 
+namespace test_pruner_config {
+
 namespace {
 
 using mhaprune::config_error;
@@ -358,3 +360,5 @@ TEST_CASE("config_from_json: bad configs throw config_error naming the key and w
     CHECK(threw);
   }
 }
+
+}  // namespace test_pruner_config

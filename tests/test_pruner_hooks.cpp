@@ -21,6 +21,8 @@
 
 #include "support/pruner_model.hpp"
 
+namespace test_pruner_hooks {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -544,3 +546,5 @@ TEST_CASE("MhaPruner hooks: evidence one block rejects leaves the criterion's st
   CHECK(after.sums == state0.sums);
   CHECK(after.elements == state0.elements);
 }
+
+}  // namespace test_pruner_hooks

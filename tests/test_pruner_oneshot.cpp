@@ -24,6 +24,8 @@
 
 #include "support/pruner_model.hpp"
 
+namespace test_pruner_oneshot {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -781,3 +783,5 @@ TEST_CASE("MhaPruner: min_heads, round_to, max ratio and exact_target through th
     CHECK(p.options().round_to == 1);
   }
 }
+
+}  // namespace test_pruner_oneshot

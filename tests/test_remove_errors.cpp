@@ -17,6 +17,8 @@
 
 #include "support/random_block.hpp"
 
+namespace test_remove_errors {
+
 namespace {
 
 using Catch::Matchers::Contains;
@@ -529,3 +531,5 @@ TEST_CASE("every mhaprune exception type is an mhaprune::error and a std::runtim
   STATIC_REQUIRE(std::is_base_of_v<mhaprune::error, removal_error>);
   STATIC_REQUIRE(std::is_base_of_v<std::runtime_error, mhaprune::error>);
 }
+
+}  // namespace test_remove_errors

@@ -19,6 +19,8 @@
 
 #include "support/random_block.hpp"
 
+namespace test_remove_property {
+
 namespace {
 
 using mhaprune::Axis;
@@ -423,3 +425,5 @@ TEST_CASE("a Map reports its new shape and keeps its data at the front of the ca
   REQUIRE(q(2, 0) == 12.0f);
   REQUIRE(o(0, 2) == 12.0f);
 }
+
+}  // namespace test_remove_property

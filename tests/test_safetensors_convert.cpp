@@ -12,6 +12,8 @@
 #include "mhaprune/io/convert.hpp"
 #include "mhaprune/io/dtype.hpp"
 
+namespace test_safetensors_convert {
+
 using namespace mhaprune::io;
 
 namespace {
@@ -259,3 +261,5 @@ TEST_CASE("decode and encode refuse dtypes that are not floating point", "[io][c
   CHECK_THROWS_AS(encode(out, 2, Dtype::F8_E4M3, bytes.data()), mhaprune::unsupported_dtype_error);
   CHECK_THROWS_AS(encode(out, 2, Dtype::I32, bytes.data()), mhaprune::io_error);
 }
+
+}  // namespace test_safetensors_convert

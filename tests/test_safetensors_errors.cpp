@@ -14,6 +14,8 @@
 #include "mhaprune/io/safetensors.hpp"
 #include "test_safetensors_support.hpp"
 
+namespace test_safetensors_errors {
+
 using namespace mhaprune::io;
 using mhaprune::corrupt_file_error;
 using mhaprune::io_error;
@@ -402,3 +404,5 @@ TEST_CASE("the writer lays files out as the corpus generator's model of the refe
   }
 }
 #endif
+
+}  // namespace test_safetensors_errors

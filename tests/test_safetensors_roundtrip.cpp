@@ -15,6 +15,8 @@
 #include "mhaprune/io/safetensors.hpp"
 #include "test_safetensors_support.hpp"
 
+namespace test_safetensors_roundtrip {
+
 using namespace mhaprune::io;
 using mhaprune_test::Bytes;
 using mhaprune_test::read_file;
@@ -365,3 +367,5 @@ TEST_CASE("ParseOptions::allow_gaps accepts padding between and after tensors", 
   CHECK(std::to_integer<int>(b.data()[0]) == 4);  // raw_file's data bytes count 0, 1, 2, ...
   CHECK(h.data_size() == 8);
 }
+
+}  // namespace test_safetensors_roundtrip

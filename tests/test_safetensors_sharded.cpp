@@ -11,6 +11,8 @@
 #include "mhaprune/io/safetensors.hpp"
 #include "test_safetensors_support.hpp"
 
+namespace test_safetensors_sharded {
+
 using namespace mhaprune::io;
 using mhaprune::corrupt_file_error;
 using mhaprune::io_error;
@@ -288,3 +290,5 @@ TEST_CASE("index errors name the index and the problem", "[io][sharded]") {
   CHECK_FALSE(good.contains("layers.0.o"));
   CHECK(good.contains("layers.0.q"));
 }
+
+}  // namespace test_safetensors_sharded

@@ -10,6 +10,8 @@
 #include <typeinfo>
 #include <vector>
 
+namespace test_schedules {
+
 using mhaprune::Decay;
 using mhaprune::IterativeSchedule;
 using mhaprune::OneshotSchedule;
@@ -207,3 +209,5 @@ TEST_CASE("schedules: OneshotSchedule prunes once, straight to the final target"
     CHECK(one.target_at(7, 0.6) == at7.target_at(7, 0.6));
   }
 }
+
+}  // namespace test_schedules

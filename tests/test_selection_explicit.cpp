@@ -11,6 +11,8 @@
 #include <typeinfo>
 #include <vector>
 
+namespace test_selection_explicit {
+
 using mhaprune::BlockScores;
 using mhaprune::ExplicitSelection;
 using mhaprune::Index;
@@ -160,3 +162,5 @@ TEST_CASE("explicit selection: two calls on a real block remove what they name",
   now = {scores_now()};
   CHECK_THROWS_AS(ExplicitSelection().remove("attn", {5}).select(now, 0.0, {}), mhaprune::head_id_error);
 }
+
+}  // namespace test_selection_explicit

@@ -19,6 +19,8 @@
 #include <typeinfo>
 #include <vector>
 
+namespace test_selection_global {
+
 using mhaprune::BlockScores;
 using mhaprune::GlobalSelection;
 using mhaprune::GqaMode;
@@ -603,3 +605,5 @@ TEST_CASE("global selection: rounds driven by an iterative schedule never over-p
     CHECK(gone == 12);
   }
 }
+
+}  // namespace test_selection_global

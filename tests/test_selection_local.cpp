@@ -19,6 +19,8 @@
 #include <typeinfo>
 #include <vector>
 
+namespace test_selection_local {
+
 using mhaprune::BlockScores;
 using mhaprune::GqaMode;
 using mhaprune::Index;
@@ -372,3 +374,5 @@ TEMPLATE_TEST_CASE("score-driven selection rejects bad inputs", "[selection][err
           "block \"attn.2\": the score of head 0 (original id 0) is not finite");
   }
 }
+
+}  // namespace test_selection_local

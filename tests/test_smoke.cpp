@@ -3,6 +3,8 @@
 #include <mhaprune/mhaprune.hpp>
 #include <string>
 
+namespace test_smoke {
+
 TEST_CASE("version is positive and consistent", "[smoke][version]") {
   STATIC_REQUIRE(mhaprune::version > 0);
   CHECK(mhaprune::version ==
@@ -17,3 +19,5 @@ TEST_CASE("version is positive and consistent", "[smoke][version]") {
   CHECK(std::string(MHAPRUNE_TEST_CMAKE_PROJECT_VERSION) == from_numbers);
 #endif
 }
+
+}  // namespace test_smoke

@@ -59,10 +59,6 @@ inline void write_raw(const std::string& path, const RawStats& r,
   out.write(path, mhaprune::io::WriteOptions{false});
 }
 
-}  // namespace test_stats_file
-
-using namespace test_stats_file;
-
 TEST_CASE("stats file: round trip is exact, with and without the Gram matrix", "[io][stats]") {
   mhaprune_test::ScratchDir dir;
   std::map<std::string, ActivationStats> stats;
@@ -199,3 +195,5 @@ TEST_CASE("stats file: corrupt content names the file, the tensor and the proble
   CHECK_THROWS_AS(mhaprune::io::read_stats_file(path), mhaprune::corrupt_file_error);
   CHECK_THROWS_AS(mhaprune::io::read_stats_file(dir / "absent.safetensors"), mhaprune::io_error);
 }
+
+}  // namespace test_stats_file

@@ -11,6 +11,8 @@
 
 #include "support/random_block.hpp"
 
+namespace test_tensor_ref {
+
 // Sanitizers replace malloc: their realloc always moves, so only a plain glibc build can show that
 // shrinking an owning matrix keeps its buffer.
 #if defined(__SANITIZE_ADDRESS__)
@@ -377,3 +379,5 @@ TEMPLATE_TEST_CASE("compact_axis agrees with a plain gather on random runs", "[t
     REQUIRE(t.slack_untouched());
   }
 }
+
+}  // namespace test_tensor_ref

@@ -46,10 +46,6 @@ double pruned_vs_masked(const std::string& dir, Eigen::Index layer, const std::v
   return (hidden(pruned, batch) - hidden(masked, batch)).cwiseAbs().maxCoeff();
 }
 
-}  // namespace test_tiny_lm
-
-using namespace test_tiny_lm;
-
 TEST_CASE("tiny_lm Qwen2 forward reproduces the reference logits and held-out NLL", "[tiny_lm]") {
   const tiny_lm::Qwen2 model(qwen_dir);
   const nlohmann::json ref = tiny_lm::read_json(qwen_dir + "/reference_nll.json");
@@ -119,3 +115,5 @@ TEST_CASE("tiny_lm keeps the bias that compensation creates for Qwen2, which has
   pruned.attention(0).o_bias.resize(0);
   CHECK((mean_output(pruned) - before).cwiseAbs().maxCoeff() > 1e-3);
 }
+
+}  // namespace test_tiny_lm

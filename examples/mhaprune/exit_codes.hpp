@@ -9,10 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "mhaprune/calibration/errors.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/error.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/selection/block_scores.hpp"
 
 namespace mhaprune_cli {

@@ -1,8 +1,8 @@
 // Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
 //
-// The README's quality table: held-out NLL of the bundled checkpoints after removing 25% and 50% of
-// their attention heads with every criterion, scope and compensation, as Markdown on stdout. Run it
-// through scripts/quality-table. Nothing here is tuned on the held-out text: the library's defaults,
+// The quality tables (QUALITY.md beside this file): held-out NLL of the bundled checkpoints after removing
+// 25% and 50% of their attention heads with every criterion, scope and compensation, as Markdown on stdout.
+// Run it through scripts/quality-table. Nothing here is tuned on the held-out text: the library's defaults,
 // statistics from text/calibration.txt, gradients from the training script.
 
 #include <CLI/CLI.hpp>
@@ -333,7 +333,7 @@ int main(int argc, char** argv) {
   std::string data = TINY_LM_DATA_DIR;
   unsigned threads = 1;
   bool all_sequential = false;
-  CLI::App app{"The README's quality table (Markdown on stdout)"};
+  CLI::App app{"The quality tables of QUALITY.md (Markdown on stdout)"};
   app.add_option("--data", data, "the tests/data directory");
   app.add_option("--threads", threads, "pruning runs in parallel")->check(CLI::Range(1u, 64u));
   app.add_flag("--all-sequential", all_sequential,

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <optional>
 
-#include "mhaprune/calibration/errors.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"
 

@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "mhaprune/calibration/activation_stats.hpp"
-#include "mhaprune/calibration/errors.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/error.hpp"
 #include "mhaprune/reference/attention.hpp"

@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "mhaprune/calibration/activation_stats.hpp"
-#include "mhaprune/calibration/errors.hpp"
 #include "mhaprune/core/scalar.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"

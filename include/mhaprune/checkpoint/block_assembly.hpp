@@ -11,10 +11,10 @@
 
 #include "mhaprune/checkpoint/block_info.hpp"
 #include "mhaprune/checkpoint/detect.hpp"
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/checkpoint/model_config.hpp"
 #include "mhaprune/checkpoint/preset.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/safetensors_writer.hpp"
 #include "mhaprune/io/sharded.hpp"

@@ -16,7 +16,6 @@
 #include "mhaprune/checkpoint/block_plan.hpp"
 #include "mhaprune/checkpoint/copy_files.hpp"
 #include "mhaprune/checkpoint/detect.hpp"
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/checkpoint/model_config.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/output_config.hpp"
@@ -27,3 +26,4 @@
 #include "mhaprune/checkpoint/score_blocks.hpp"
 #include "mhaprune/checkpoint/streamed_blocks.hpp"
 #include "mhaprune/checkpoint/user_preset.hpp"
+#include "mhaprune/error.hpp"

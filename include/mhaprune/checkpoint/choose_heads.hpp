@@ -10,7 +10,7 @@
 #include "mhaprune/checkpoint/block_info.hpp"
 #include "mhaprune/checkpoint/block_plan.hpp"
 #include "mhaprune/checkpoint/prune_options.hpp"
-#include "mhaprune/criteria/errors.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/pruner/config.hpp"
 #include "mhaprune/pruner/prune_report.hpp"
 #include "mhaprune/selection/block_scores.hpp"

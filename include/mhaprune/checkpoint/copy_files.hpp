@@ -14,7 +14,6 @@
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/detail/system_error.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::checkpoint {
 

@@ -9,7 +9,6 @@
 #include <utility>
 #include <vector>
 
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/checkpoint/preset.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"

@@ -11,8 +11,8 @@
 #include "mhaprune/checkpoint/block_info.hpp"
 #include "mhaprune/checkpoint/gguf_model.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/ggml_quants.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/tensor_view.hpp"
 #include "mhaprune/layouts/fused_qkv.hpp"
 #include "mhaprune/layouts/separate_qkv.hpp"
@@ -56,8 +56,8 @@ class GgufBlockDecoder {
         Matrix& m = buffer(matrices_, role);
         m.resize(rows, cols);  // keeps the allocation when the size is the same
         for (Index r = 0; r < rows; ++r) {
-          io::dequantize_row(t.type, bytes.data() + static_cast<std::uint64_t>(r) * row_bytes, m.data() + r * cols,
-                             cols);
+          io::dequantize_row(t.type, bytes.data() + static_cast<std::uint64_t>(r) * row_bytes,
+                             m.data() + r * cols, cols);
         }
       } else {
         Vector& v = buffer(vectors_, role);

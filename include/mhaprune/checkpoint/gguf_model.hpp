@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "mhaprune/checkpoint/block_info.hpp"
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/core/head_layout.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/ggml_type.hpp"
 #include "mhaprune/io/gguf_split.hpp"
 
@@ -51,7 +51,8 @@ inline std::vector<Index> gguf_counts(const io::GgufModelFiles& files, const std
   std::vector<Index> out;
   for (const std::int64_t x : *array) {
     if (x < 0)
-      throw preset_error(mhaprune::detail::message(path, ": key \"", key, "\" holds a negative count (", x, ")"));
+      throw preset_error(
+          mhaprune::detail::message(path, ": key \"", key, "\" holds a negative count (", x, ")"));
     out.push_back(static_cast<Index>(x));
   }
   return out;
@@ -63,8 +64,8 @@ inline std::optional<std::int64_t> gguf_int(const io::GgufModelFiles& files, con
   if (v == nullptr) return std::nullopt;
   const auto x = v->as_int();
   if (!x || *x <= 0) {
-    throw preset_error(mhaprune::detail::message(path, ": key \"", key, "\" must be a positive integer, it is ",
-                                                 v->to_display_string()));
+    throw preset_error(mhaprune::detail::message(
+        path, ": key \"", key, "\" must be a positive integer, it is ", v->to_display_string()));
   }
   return x;
 }
@@ -99,16 +100,19 @@ class GgufModel {
     const io::GgufModelFiles& f = *m.files_;
     const io::GgufValue* arch = f.find("general.architecture");
     if (arch == nullptr || !arch->as_string())
-      throw preset_error(mhaprune::detail::message(path, ": key \"general.architecture\" (STRING) is missing"));
+      throw preset_error(
+          mhaprune::detail::message(path, ": key \"general.architecture\" (STRING) is missing"));
     m.architecture_ = *arch->as_string();
     const std::string p = m.architecture_ + ".";
     const auto layers = detail::gguf_int(f, p + "block_count", path);
-    if (!layers) throw preset_error(mhaprune::detail::message(path, ": key \"", p, "block_count\" is missing"));
+    if (!layers)
+      throw preset_error(mhaprune::detail::message(path, ": key \"", p, "block_count\" is missing"));
     if (*layers > 100000)
       throw preset_error(mhaprune::detail::message(path, ": key \"", p, "block_count\" is ", *layers));
     m.block_count_ = static_cast<std::uint64_t>(*layers);
     const auto embd = detail::gguf_int(f, p + "embedding_length", path);
-    if (!embd) throw preset_error(mhaprune::detail::message(path, ": key \"", p, "embedding_length\" is missing"));
+    if (!embd)
+      throw preset_error(mhaprune::detail::message(path, ": key \"", p, "embedding_length\" is missing"));
     m.model_dim_ = static_cast<Index>(*embd);
     m.heads_ = detail::gguf_counts(f, p + "attention.head_count", m.block_count_, path);
     m.kv_heads_ = f.find(p + "attention.head_count_kv")
@@ -176,9 +180,9 @@ class GgufModel {
       return;
     }
     if (heads_.front() == 0 || model_dim_ % heads_.front() != 0) {
-      throw preset_error(mhaprune::detail::message(
-          path_, ": no \"", p, "attention.key_length\" and embedding_length ", model_dim_,
-          " does not split into layer 0's ", heads_.front(), " heads"));
+      throw preset_error(
+          mhaprune::detail::message(path_, ": no \"", p, "attention.key_length\" and embedding_length ",
+                                    model_dim_, " does not split into layer 0's ", heads_.front(), " heads"));
     }
     head_dim_ = model_dim_ / heads_.front();
   }
@@ -216,8 +220,8 @@ class GgufModel {
     }
     for (const std::int64_t id : *array) {
       if (id < 0 || id >= original || (!out.empty() && id <= out.back())) {
-        throw preset_error(mhaprune::detail::message(path_, ": key \"", key,
-                                                     "\" must hold ascending ids below ", original));
+        throw preset_error(
+            mhaprune::detail::message(path_, ": key \"", key, "\" must hold ascending ids below ", original));
       }
       out.push_back(static_cast<Index>(id));
     }
@@ -235,8 +239,8 @@ class GgufModel {
       throw preset_error(mhaprune::detail::message(
           path_, ": tensor \"", name, "\" has ne ", detail::gguf_ne_string(t.ne), " but layer ", layer,
           " with ", heads_[static_cast<std::size_t>(layer)], " heads and ",
-          kv_heads_[static_cast<std::size_t>(layer)], " key/value heads of width ", head_dim_,
-          " needs ", detail::gguf_ne_string(want)));
+          kv_heads_[static_cast<std::size_t>(layer)], " key/value heads of width ", head_dim_, " needs ",
+          detail::gguf_ne_string(want)));
     }
   }
 
@@ -276,7 +280,8 @@ class GgufModel {
     b.kv_head_ids = ids("kv_head_ids", layer, Hkv, b.original_kv_heads);
     const std::string n = b.name + ".";
     const auto D = static_cast<std::uint64_t>(model_dim_), d = static_cast<std::uint64_t>(head_dim_);
-    const std::uint64_t q_rows = static_cast<std::uint64_t>(H) * d, kv_rows = static_cast<std::uint64_t>(Hkv) * d;
+    const std::uint64_t q_rows = static_cast<std::uint64_t>(H) * d,
+                        kv_rows = static_cast<std::uint64_t>(Hkv) * d;
     BlockTensorNames& t = b.tensors;
     const auto take = [&](std::string& slot, const std::string& name, std::vector<std::uint64_t> ne) {
       if (find(name) == nullptr) return;
@@ -301,13 +306,14 @@ class GgufModel {
       take(t.qkv_bias, n + "attn_qkv.bias", {q_rows + 2 * kv_rows});
       b.qkv = QkvLayout::concat;
     } else {
-      throw preset_error(mhaprune::detail::message(
-          path_, ": layer ", layer, " has ", H, " heads but neither \"", n, "attn_q.weight\" nor \"", n,
-          "attn_qkv.weight\" (attention in another form, e.g. multi-head latent attention, is not supported)"));
+      throw preset_error(mhaprune::detail::message(path_, ": layer ", layer, " has ", H,
+                                                   " heads but neither \"", n, "attn_q.weight\" nor \"", n,
+                                                   "attn_qkv.weight\" (attention in another form, e.g. "
+                                                   "multi-head latent attention, is not supported)"));
     }
     if (find(n + "attn_output.weight") == nullptr) {
-      throw preset_error(mhaprune::detail::message(path_, ": layer ", layer, " has no \"", n,
-                                                   "attn_output.weight\""));
+      throw preset_error(
+          mhaprune::detail::message(path_, ": layer ", layer, " has no \"", n, "attn_output.weight\""));
     }
     take(t.o, n + "attn_output.weight", {q_rows, D});
     take(t.o_bias, n + "attn_output.bias", {D});

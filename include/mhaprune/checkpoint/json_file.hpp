@@ -6,9 +6,7 @@
 #include <sstream>
 #include <string>
 
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/error.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::checkpoint::detail {
 

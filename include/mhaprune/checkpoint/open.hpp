@@ -15,11 +15,11 @@
 #include "mhaprune/checkpoint/block_assembly.hpp"
 #include "mhaprune/checkpoint/block_info.hpp"
 #include "mhaprune/checkpoint/detect.hpp"
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/checkpoint/json_file.hpp"
 #include "mhaprune/checkpoint/model_config.hpp"
 #include "mhaprune/checkpoint/preset.hpp"
 #include "mhaprune/checkpoint/user_preset.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/sharded.hpp"
 
 namespace mhaprune::checkpoint {

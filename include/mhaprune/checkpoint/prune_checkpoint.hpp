@@ -19,7 +19,7 @@
 #include "mhaprune/checkpoint/score_blocks.hpp"
 #include "mhaprune/checkpoint/streamed_blocks.hpp"
 #include "mhaprune/compensation/method.hpp"
-#include "mhaprune/criteria/errors.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
 #include "mhaprune/io/safetensors_writer.hpp"
 #include "mhaprune/pruner/config.hpp"

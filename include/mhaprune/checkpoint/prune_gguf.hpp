@@ -21,7 +21,7 @@
 #include "mhaprune/checkpoint/prune_options.hpp"
 #include "mhaprune/checkpoint/score_blocks.hpp"
 #include "mhaprune/criteria/any_criterion.hpp"
-#include "mhaprune/criteria/errors.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/ggml_quants.hpp"
 #include "mhaprune/io/gguf_split.hpp"
 #include "mhaprune/io/gguf_writer.hpp"
@@ -83,7 +83,8 @@ inline std::vector<std::uint64_t> head_axis_sources(const std::string& role, con
   const auto heads = [&](const std::vector<Index>& kept, std::uint64_t offset, bool rotary) {
     for (const Index p : kept)
       for (std::uint64_t j = 0; j < d; ++j)
-        out.push_back(offset + static_cast<std::uint64_t>(p) * d + rope_source(j, d, rotary && w.neox_to_norm));
+        out.push_back(offset + static_cast<std::uint64_t>(p) * d +
+                      rope_source(j, d, rotary && w.neox_to_norm));
   };
   if (role == "q" || role == "q_bias") heads(w.kept, 0, true);
   if (role == "k" || role == "k_bias") heads(w.kept_kv, 0, true);
@@ -141,7 +142,8 @@ inline std::vector<Eigen::VectorXd> score_gguf_blocks(const GgufModel& model, An
   GgufBlockDecoder decoder;
   for (const BlockInfo& info : model.blocks()) {
     scores.push_back(detail::score_block(criterion, decoder.decode(model, info), info, options));
-    if (options.progress) options.progress(Progress{"score", scores.size(), model.blocks().size(), info.name});
+    if (options.progress)
+      options.progress(Progress{"score", scores.size(), model.blocks().size(), info.name});
   }
   return scores;
 }
@@ -237,8 +239,8 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
   GgufMetadataPlan meta;
   meta.architecture = model.architecture();
   meta.output_architecture = model.architecture();
-  meta.original_architecture = model.original_architecture() != model.architecture() ? model.original_architecture()
-                                                                                      : std::string();
+  meta.original_architecture =
+      model.original_architecture() != model.architecture() ? model.original_architecture() : std::string();
   meta.head_dim = model.head_dim();
   meta.heads = model.layer_heads();
   meta.kv_heads = model.layer_kv_heads();
@@ -256,7 +258,8 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
         w.kept.push_back(static_cast<Index>(p));
     }
     for (std::size_t p = 0; p < b.kv_head_ids.size(); ++p) {
-      if (std::binary_search(w.plan.kv_head_ids_after.begin(), w.plan.kv_head_ids_after.end(), b.kv_head_ids[p]))
+      if (std::binary_search(w.plan.kv_head_ids_after.begin(), w.plan.kv_head_ids_after.end(),
+                             b.kv_head_ids[p]))
         w.kept_kv.push_back(static_cast<Index>(p));
     }
     const auto layer = static_cast<std::size_t>(b.layer);
@@ -275,9 +278,8 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
   }
   const io::GgufValue* stored_counts = files.find(model.architecture() + ".attention.head_count");
   const bool stored_as_array = stored_counts != nullptr && !stored_counts->as_int().has_value();
-  const bool removes = std::any_of(work.begin(), work.end(), [](const detail::GgufBlockWork& w) {
-    return !w.plan.removed.heads.empty();
-  });
+  const bool removes = std::any_of(
+      work.begin(), work.end(), [](const detail::GgufBlockWork& w) { return !w.plan.removed.heads.empty(); });
   const std::string& arch = model.architecture();
   // llama.cpp's qwen2 loader sizes attn_q and attn_output as {n_embd, n_embd} whatever the head
   // counts say, so a qwen2 model that lost heads only loads as deci, even with uniform counts.
@@ -293,17 +295,19 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
     for (const io::GgufTensorInfo& t : files.first().tensors()) {
       if (t.name.find(".ffn_gate_inp.") != std::string::npos) {
         throw constraint_error(mhaprune::detail::message(
-            model.path(), ": the pruned model needs llama.cpp's \"deci\" architecture (the one that takes "
-            "per-layer head counts), which has no mixture of experts (tensor \"", t.name,
-            "\"); keep the counts uniform (--scope local)"));
+            model.path(),
+            ": the pruned model needs llama.cpp's \"deci\" architecture (the one that takes "
+            "per-layer head counts), which has no mixture of experts (tensor \"",
+            t.name, "\"); keep the counts uniform (--scope local)"));
       }
     }
     if (arch == "qwen2") {
       const io::GgufValue* rot = files.find("qwen2.rope.dimension_count");
       if (rot != nullptr && rot->as_int() != std::optional<std::int64_t>(model.head_dim())) {
         throw constraint_error(mhaprune::detail::message(
-            model.path(), ": qwen2.rope.dimension_count is ", rot->to_display_string(), ", not the head width ",
-            model.head_dim(), "; the NEOX to NORM reordering \"deci\" needs covers whole heads only"));
+            model.path(), ": qwen2.rope.dimension_count is ", rot->to_display_string(),
+            ", not the head width ", model.head_dim(),
+            "; the NEOX to NORM reordering \"deci\" needs covers whole heads only"));
       }
       for (std::size_t i = 0; i < blocks.size(); ++i) {
         const GgufExtraTensors& e = model.extras(i);
@@ -337,17 +341,19 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
     const io::GgmlTypeTraits& traits = io::ggml_traits(t.type);
     const bool one_row = t.ne.size() == 1 || t.rows() == 1;
     if (role == "o" || (one_row && role != "q_norm" && role != "k_norm" && role != "sinks")) {
-      const std::vector<detail::IndexRun> runs = detail::index_runs(detail::head_axis_sources(role, blocks[i], work[i]));
+      const std::vector<detail::IndexRun> runs =
+          detail::index_runs(detail::head_axis_sources(role, blocks[i], work[i]));
       if (detail::runs_block_aligned(runs, traits.block_size)) continue;
       const detail::IndexRun bad = detail::first_unaligned_run(runs, traits.block_size);
       const std::string what = mhaprune::detail::message(
-          model.path(), ": tensor \"", name, "\" is ", io::to_string(t.type), " (blocks of ", traits.block_size,
-          " columns) and the kept columns ", detail::run_columns(bad), " of block ", blocks[i].name,
-          " do not start and end on block boundaries");
+          model.path(), ": tensor \"", name, "\" is ", io::to_string(t.type), " (blocks of ",
+          traits.block_size, " columns) and the kept columns ", detail::run_columns(bad), " of block ",
+          blocks[i].name, " do not start and end on block boundaries");
       if (role != "o" || !gguf.requantize) {
         throw constraint_error(mhaprune::detail::message(
-            what, "; remove heads in groups whose columns fill whole blocks (with head width ", model.head_dim(),
-            ": ", std::max<std::uint64_t>(1, traits.block_size / static_cast<std::uint64_t>(model.head_dim())),
+            what, "; remove heads in groups whose columns fill whole blocks (with head width ",
+            model.head_dim(), ": ",
+            std::max<std::uint64_t>(1, traits.block_size / static_cast<std::uint64_t>(model.head_dim())),
             " adjacent heads starting at a multiple of that), or re-encode the O tensor (--requantize "
             "q8_0|f16|f32)"));
       }
@@ -359,8 +365,9 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
       for (const auto& r : runs) kept += r.count;
       if (!io::row_bytes(*gguf.requantize, kept)) {
         throw constraint_error(mhaprune::detail::message(
-            what, ", and the ", kept, " kept columns are not whole blocks of ", io::to_string(*gguf.requantize),
-            " (", io::ggml_traits(*gguf.requantize).block_size, " columns); re-encode as f16 or f32"));
+            what, ", and the ", kept, " kept columns are not whole blocks of ",
+            io::to_string(*gguf.requantize), " (", io::ggml_traits(*gguf.requantize).block_size,
+            " columns); re-encode as f16 or f32"));
       }
       work[i].o_reencoded_as = *gguf.requantize;
       meta.requantized.push_back(name);
@@ -389,7 +396,8 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
   for (std::size_t s = 0; s < files.shards().size(); ++s) {
     const io::GgufReader& shard = files.shards()[s];
     io::GgufWriter writer(shard.header().version());
-    for (io::GgufKv& kv : pruned_gguf_kvs(shard.kvs(), meta, s == 0)) writer.add_kv(std::move(kv.key), std::move(kv.value));
+    for (io::GgufKv& kv : pruned_gguf_kvs(shard.kvs(), meta, s == 0))
+      writer.add_kv(std::move(kv.key), std::move(kv.value));
     for (const io::GgufTensorInfo& t : shard.tensors()) {
       const auto it = role_of.find(t.name);
       if (it == role_of.end()) {
@@ -415,7 +423,8 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
         const std::uint64_t width = role == "sinks" ? 1 : d;
         std::vector<std::uint64_t> source;
         for (const Index p : kept)
-          for (std::uint64_t j = 0; j < width; ++j) source.push_back(static_cast<std::uint64_t>(p) * width + j);
+          for (std::uint64_t j = 0; j < width; ++j)
+            source.push_back(static_cast<std::uint64_t>(p) * width + j);
         if (t.ne.size() >= 2 && t.ne[1] > 1) {
           std::vector<std::uint64_t> rows;
           for (const Index p : kept) rows.push_back(static_cast<std::uint64_t>(p));
@@ -442,17 +451,18 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
         const std::optional<io::GgmlType> as = w.o_reencoded_as;
         if (as) type = *as;
         const std::size_t total = blocks.size();
-        writer.add_tensor(t.name, type, ne,
-                          [&shard, &t, runs, as, &options, &blocks_written, total, name = b.name](io::ByteSink& sink) {
-                            if (as) {
-                              detail::emit_columns_reencoded(sink, shard.bytes(t), t.type, t.ne[0], t.rows(), runs, *as);
-                            } else {
-                              detail::emit_columns(sink, shard.bytes(t), t.type, t.ne[0], t.rows(), runs);
-                            }
-                            shard.release(t);
-                            ++blocks_written;
-                            if (options.progress) options.progress(Progress{"write", blocks_written, total, name});
-                          });
+        writer.add_tensor(
+            t.name, type, ne,
+            [&shard, &t, runs, as, &options, &blocks_written, total, name = b.name](io::ByteSink& sink) {
+              if (as) {
+                detail::emit_columns_reencoded(sink, shard.bytes(t), t.type, t.ne[0], t.rows(), runs, *as);
+              } else {
+                detail::emit_columns(sink, shard.bytes(t), t.type, t.ne[0], t.rows(), runs);
+              }
+              shard.release(t);
+              ++blocks_written;
+              if (options.progress) options.progress(Progress{"write", blocks_written, total, name});
+            });
       } else if (one_row) {
         ne[0] = source.size();
         writer.add_tensor(t.name, type, ne, [&shard, &t, runs](io::ByteSink& sink) {

@@ -15,8 +15,8 @@
 #include "mhaprune/compensation/checked_stats.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/criteria/any_criterion.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/evidence.hpp"
+#include "mhaprune/error.hpp"
 
 namespace mhaprune::checkpoint {
 

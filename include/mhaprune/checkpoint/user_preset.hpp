@@ -8,11 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "mhaprune/checkpoint/errors.hpp"
 #include "mhaprune/checkpoint/json_file.hpp"
 #include "mhaprune/checkpoint/preset.hpp"
 #include "mhaprune/error.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::checkpoint {
 

@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "mhaprune/calibration/activation_stats.hpp"
-#include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/error.hpp"
+#include "mhaprune/linalg/damped.hpp"
 
 namespace mhaprune::detail {
 
@@ -70,12 +70,4 @@ inline Eigen::MatrixXd gather_columns(const Eigen::MatrixXd& W, const std::vecto
   for (std::size_t j = 0; j < idx.size(); ++j) out.col(static_cast<Index>(j)) = W.col(idx[j]);
   return out;
 }
-
-/// The damping scale of a second-moment matrix: the mean of its diagonal, or 1 when that is 0
-/// (all-zero activations), so that a relative damping still damps.
-inline double mean_diagonal(const Eigen::MatrixXd& G) {
-  const double m = G.rows() > 0 ? G.diagonal().mean() : 0.0;
-  return m > 0 ? m : 1.0;
-}
-
 }  // namespace mhaprune::detail

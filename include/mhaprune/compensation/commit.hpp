@@ -8,10 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/compensation/method.hpp"
-#include "mhaprune/compensation/output_access.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/detail/output_access.hpp"
 #include "mhaprune/core/head_selection.hpp"
 #include "mhaprune/core/remove_heads.hpp"
 #include "mhaprune/error.hpp"

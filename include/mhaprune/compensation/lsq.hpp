@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "mhaprune/compensation/checked_stats.hpp"
-#include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"

@@ -6,9 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/core/head_selection.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {

@@ -7,7 +7,6 @@
 
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/compensation/checked_stats.hpp"
-#include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"
 

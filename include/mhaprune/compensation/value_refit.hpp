@@ -13,11 +13,10 @@
 #include "mhaprune/calibration/output_targets.hpp"
 #include "mhaprune/compensation/checked_stats.hpp"
 #include "mhaprune/compensation/commit.hpp"
-#include "mhaprune/compensation/errors.hpp"
 #include "mhaprune/compensation/method.hpp"
-#include "mhaprune/compensation/output_access.hpp"
 #include "mhaprune/compensation/targets.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/detail/output_access.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {

@@ -9,7 +9,6 @@
 
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/criteria/concept.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
 #include "mhaprune/error.hpp"

@@ -6,7 +6,6 @@
 #include "mhaprune/criteria/any_criterion.hpp"
 #include "mhaprune/criteria/concept.hpp"
 #include "mhaprune/criteria/element_wise.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/fisher.hpp"
 #include "mhaprune/criteria/fluctuation.hpp"
@@ -26,3 +25,4 @@
 #include "mhaprune/criteria/snip_momentum.hpp"
 #include "mhaprune/criteria/taylor.hpp"
 #include "mhaprune/criteria/wanda_sp.hpp"
+#include "mhaprune/error.hpp"

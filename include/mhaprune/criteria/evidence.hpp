@@ -11,7 +11,6 @@
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/core/tensor_ref.hpp"
 #include "mhaprune/core/types.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/gradient_view.hpp"
 #include "mhaprune/error.hpp"
 

@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "mhaprune/core/attention_block.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/error.hpp"
 

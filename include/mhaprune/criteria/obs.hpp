@@ -6,13 +6,12 @@
 #include <vector>
 
 #include "mhaprune/calibration/activation_stats.hpp"
-#include "mhaprune/compensation/obs.hpp"
-#include "mhaprune/compensation/output_access.hpp"
 #include "mhaprune/core/attention_block.hpp"
-#include "mhaprune/criteria/errors.hpp"
+#include "mhaprune/core/detail/output_access.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/output_channels.hpp"
 #include "mhaprune/error.hpp"
+#include "mhaprune/linalg/obs_cost.hpp"
 
 namespace mhaprune {
 

@@ -6,10 +6,8 @@
 #include <vector>
 
 #include "mhaprune/calibration/activation_stats.hpp"
-#include "mhaprune/calibration/errors.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/criteria/element_wise.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
 #include "mhaprune/criteria/run_kernels.hpp"

@@ -6,7 +6,6 @@
 #include <string>
 #include <string_view>
 
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {

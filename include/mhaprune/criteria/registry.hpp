@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "mhaprune/criteria/any_criterion.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/fisher.hpp"
 #include "mhaprune/criteria/fluctuation.hpp"
 #include "mhaprune/criteria/gradient.hpp"

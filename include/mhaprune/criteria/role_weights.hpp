@@ -6,7 +6,6 @@
 
 #include "mhaprune/core/head_layout.hpp"
 #include "mhaprune/core/types.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {

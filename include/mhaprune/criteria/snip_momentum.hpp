@@ -15,7 +15,6 @@
 
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/criteria/element_wise.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/reduction.hpp"
 #include "mhaprune/criteria/role_weights.hpp"

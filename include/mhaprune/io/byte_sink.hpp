@@ -11,7 +11,6 @@
 #include "mhaprune/io/convert.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
 #include "mhaprune/io/dtype.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 // What every streaming writer (safetensors, GGUF) shares: how a file is written (WriteOptions) and
 // the handle through which a tensor's bytes are produced while the file is written (ByteSink).

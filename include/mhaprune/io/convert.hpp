@@ -10,7 +10,6 @@
 
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/dtype.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io {
 

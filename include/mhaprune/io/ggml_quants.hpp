@@ -19,7 +19,6 @@
 #include "mhaprune/io/detail/ggml_quantize.hpp"
 #include "mhaprune/io/detail/ggml_scalar.hpp"
 #include "mhaprune/io/ggml_type.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io {
 

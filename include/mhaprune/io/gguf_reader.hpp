@@ -24,7 +24,6 @@
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/ggml_type.hpp"
 #include "mhaprune/io/gguf_value.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/mapped_file.hpp"
 
 namespace mhaprune::io {

@@ -22,7 +22,6 @@
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/gguf_reader.hpp"
 #include "mhaprune/io/gguf_value.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 // Split GGUF models, as llama.cpp's gguf-split writes them (tools/gguf-split/gguf-split.cpp) and
 // its model loader reads them (src/llama-model-loader.cpp): shards named

@@ -16,7 +16,6 @@
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/byte_span.hpp"
 #include "mhaprune/io/detail/text.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io {
 

@@ -21,7 +21,6 @@
 #include "mhaprune/io/ggml_type.hpp"
 #include "mhaprune/io/gguf_reader.hpp"
 #include "mhaprune/io/gguf_value.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io {
 

@@ -17,7 +17,6 @@
 #include "mhaprune/io/byte_span.hpp"
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/dtype.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io {
 

@@ -25,7 +25,6 @@
 #include "mhaprune/io/gguf_reader.hpp"
 #include "mhaprune/io/gguf_value.hpp"
 #include "mhaprune/io/gguf_writer.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/mapped_file.hpp"
 
 /// # llama.cpp importance matrices (llama-imatrix output)

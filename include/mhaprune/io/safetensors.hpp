@@ -15,11 +15,11 @@
 ///
 /// POSIX only (mmap, rename, fsync); little-endian hosts only, like the format.
 
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/byte_span.hpp"
 #include "mhaprune/io/convert.hpp"
 #include "mhaprune/io/dtype.hpp"
 #include "mhaprune/io/header.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/mapped_file.hpp"
 #include "mhaprune/io/safetensors_reader.hpp"
 #include "mhaprune/io/safetensors_writer.hpp"

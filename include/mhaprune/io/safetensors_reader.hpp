@@ -6,9 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "mhaprune/error.hpp"
 #include "mhaprune/io/byte_span.hpp"
 #include "mhaprune/io/header.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/mapped_file.hpp"
 #include "mhaprune/io/tensor_view.hpp"
 

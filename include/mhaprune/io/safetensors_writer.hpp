@@ -25,7 +25,6 @@
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/dtype.hpp"
 #include "mhaprune/io/header.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/tensor_view.hpp"
 
 namespace mhaprune::io {

@@ -24,7 +24,6 @@
 #include "mhaprune/io/detail/temp_file.hpp"
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/header.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/mapped_file.hpp"
 #include "mhaprune/io/safetensors_reader.hpp"
 #include "mhaprune/io/safetensors_writer.hpp"

@@ -14,7 +14,6 @@
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/dtype.hpp"
-#include "mhaprune/io/io_error.hpp"
 #include "mhaprune/io/safetensors_reader.hpp"
 #include "mhaprune/io/safetensors_writer.hpp"
 

@@ -14,7 +14,6 @@
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/dtype.hpp"
 #include "mhaprune/io/header.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io {
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "mhaprune/criteria/any_criterion.hpp"
-#include "mhaprune/criteria/errors.hpp"
 #include "mhaprune/criteria/registry.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/pruner/any_policy.hpp"
 #include "mhaprune/pruner/mha_pruner.hpp"
 #include "mhaprune/schedules/decay.hpp"

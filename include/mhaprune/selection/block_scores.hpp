@@ -12,12 +12,6 @@
 
 namespace mhaprune {
 
-/// A pruning target that the guards or the layout cannot meet, when the caller asked for it exactly.
-class constraint_error : public error {
- public:
-  using error::error;
-};
-
 /// What a mask policy knows of one block: its head counts now and originally, and one score per
 /// current query head (higher = keep). Policies never see weights; data flows one way.
 struct BlockScores {

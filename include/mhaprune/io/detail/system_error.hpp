@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "mhaprune/error.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io::detail {
 

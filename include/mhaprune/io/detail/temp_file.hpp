@@ -18,7 +18,6 @@
 
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/detail/system_error.hpp"
-#include "mhaprune/io/io_error.hpp"
 
 namespace mhaprune::io::detail {
 
@@ -160,8 +159,8 @@ class TempFile {
     }
 #if defined(__linux__)
     if (writeback_early_ && at_ - writeback_from_ >= writeback_chunk) {
-      (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(at_ - writeback_from_),
-                              SYNC_FILE_RANGE_WRITE);
+      (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_),
+                              static_cast<off_t>(at_ - writeback_from_), SYNC_FILE_RANGE_WRITE);
       writeback_from_ = at_;
     }
 #endif
