@@ -2,12 +2,12 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
 
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/detail/erased_value.hpp"
 #include "mhaprune/criteria/concept.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
@@ -36,10 +36,12 @@ const char* scalar_name() noexcept {
 /// forwards `scores`/`update` for blocks of float, double, Eigen::half and Eigen::bfloat16 through one
 /// virtual call per block, never per element. It is itself a criterion (with an `update` that does
 /// nothing for stateless criteria), so `MhaPruner<AnyCriterion>` works. Default-constructed it holds
-/// `Magnitude` (mean reduction).
+/// `Magnitude` (mean reduction). Same design as `AnyMaskPolicy` and `AnySchedule`
+/// (core/detail/erased_value.hpp): value semantics, a name, `target<C>()`.
 ///
-/// Throws `config_error` when asked to score a scalar type the held criterion does not support, or
-/// when copying a criterion that cannot be copied; and whatever the criterion throws.
+/// Throws `config_error` when asked to score a scalar type the held criterion does not support, when
+/// copying a criterion that cannot be copied, or when used after it was moved from; and whatever the
+/// criterion throws.
 class AnyCriterion {
  public:
   AnyCriterion() : AnyCriterion(Magnitude{}) {}
@@ -47,56 +49,49 @@ class AnyCriterion {
   /// @tparam C a criterion for at least one supported scalar type (see concept.hpp).
   /// @param name for messages; defaults to the criterion's `name()`, or "criterion".
   template <typename C, std::enable_if_t<!std::is_same_v<std::decay_t<C>, AnyCriterion>, int> = 0>
-  explicit AnyCriterion(C criterion, std::string name = {})
-      : self_(std::make_unique<Model<C>>(std::move(criterion))) {
+  explicit AnyCriterion(C criterion, std::string name = {}) : erased_(std::move(criterion), std::move(name)) {
     static_assert(is_criterion_v<C, float> || is_criterion_v<C, double> || is_criterion_v<C, Eigen::half> ||
                       is_criterion_v<C, Eigen::bfloat16>,
                   "mhaprune::AnyCriterion: the type is not a criterion for any supported scalar type (see "
                   "mhaprune/criteria/concept.hpp)");
-    name_ = name.empty() ? criterion_name(static_cast<Model<C>&>(*self_).criterion) : std::move(name);
   }
 
-  AnyCriterion(const AnyCriterion& other) : self_(other.self().clone()), name_(other.name_) {}
-  AnyCriterion(AnyCriterion&&) noexcept = default;
-  AnyCriterion& operator=(const AnyCriterion& other) {
-    if (this != &other) *this = AnyCriterion(other);
-    return *this;
-  }
-  AnyCriterion& operator=(AnyCriterion&&) noexcept = default;
-  ~AnyCriterion() = default;
-
-  const std::string& name() const noexcept { return name_; }
+  const std::string& name() const noexcept { return erased_.name(); }
   /// Renames it (for messages).
-  void rename(std::string name) { name_ = std::move(name); }
+  void rename(std::string name) { erased_.rename(std::move(name)); }
   /// Whether the held criterion has an `update` step for some scalar type.
-  bool stateful() const { return self().stateful(); }
+  bool stateful() const { return erased_.get().stateful(); }
 
   template <typename Scalar>
   Eigen::VectorXd scores(const AttentionBlock<Scalar>& block, const Evidence& ev = Evidence{}) {
-    return self().scores(block, ev, name_);
+    return erased_.get().scores(block, ev, name());
   }
 
   /// Forwards to the held criterion's `update`; does nothing for a stateless one.
   template <typename Scalar>
   void update(const AttentionBlock<Scalar>& block, const Evidence& ev) {
-    self().update(block, ev, name_);
+    erased_.get().update(block, ev, name());
   }
 
   /// The held criterion, if it is a `C` (to read its state), else nullptr.
   template <typename C>
   C* target() noexcept {
-    auto* m = dynamic_cast<Model<C>*>(self_.get());
-    return m ? &m->criterion : nullptr;
+    return erased_.template target<C>();
   }
   template <typename C>
   const C* target() const noexcept {
-    const auto* m = dynamic_cast<const Model<C>*>(self_.get());
-    return m ? &m->criterion : nullptr;
+    return erased_.template target<C>();
   }
 
  private:
-  struct Concept {
-    virtual ~Concept() = default;
+  struct Concept : detail::ErasedConcept<Concept> {
+    static constexpr const char* owner = "AnyCriterion";
+    static constexpr const char* kind = "criterion";
+    template <typename C>
+    static std::string name_of(const C& criterion) {
+      return criterion_name(criterion);
+    }
+
     virtual Eigen::VectorXd scores(const AttentionBlock<float>&, const Evidence&, const std::string&) = 0;
     virtual Eigen::VectorXd scores(const AttentionBlock<double>&, const Evidence&, const std::string&) = 0;
     virtual Eigen::VectorXd scores(const AttentionBlock<Eigen::half>&, const Evidence&,
@@ -108,19 +103,18 @@ class AnyCriterion {
     virtual void update(const AttentionBlock<Eigen::half>&, const Evidence&, const std::string&) = 0;
     virtual void update(const AttentionBlock<Eigen::bfloat16>&, const Evidence&, const std::string&) = 0;
     virtual bool stateful() const noexcept = 0;
-    virtual std::unique_ptr<Concept> clone() const = 0;
   };
 
   template <typename C>
-  struct Model final : Concept {
-    explicit Model(C c) : criterion(std::move(c)) {}
+  struct Model final : detail::ErasedModel<Concept, C, Model<C>> {
+    using detail::ErasedModel<Concept, C, Model<C>>::ErasedModel;
 
     template <typename Scalar>
     Eigen::VectorXd do_scores(const AttentionBlock<Scalar>& block, const Evidence& ev,
                               const std::string& name) {
       if constexpr (is_criterion_v<C, Scalar>) {
         (void)name;
-        return score_heads(criterion, block, ev);
+        return score_heads(this->held, block, ev);
       } else {
         (void)ev;
         throw config_error(detail::message(name, ": block \"", block.name(),
@@ -132,7 +126,7 @@ class AnyCriterion {
     void do_update(const AttentionBlock<Scalar>& block, const Evidence& ev, const std::string& name) {
       if constexpr (has_update_v<C, Scalar>) {
         (void)name;
-        criterion.update(block, ev);
+        this->held.update(block, ev);
       } else if constexpr (!is_criterion_v<C, Scalar>) {
         (void)ev;
         throw config_error(detail::message(name, ": block \"", block.name(),
@@ -174,24 +168,9 @@ class AnyCriterion {
       return has_update_v<C, float> || has_update_v<C, double> || has_update_v<C, Eigen::half> ||
              has_update_v<C, Eigen::bfloat16>;
     }
-    std::unique_ptr<Concept> clone() const override {
-      if constexpr (std::is_copy_constructible_v<C>) {
-        return std::make_unique<Model<C>>(criterion);
-      } else {
-        throw config_error("AnyCriterion: the held criterion cannot be copied");
-      }
-    }
-
-    C criterion;
   };
 
-  Concept& self() const {
-    if (!self_) throw config_error("AnyCriterion: used after it was moved from");
-    return *self_;
-  }
-
-  std::unique_ptr<Concept> self_;
-  std::string name_;
+  detail::ErasedValue<Concept, Model> erased_;
 };
 
 }  // namespace mhaprune

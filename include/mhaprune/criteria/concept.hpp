@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/detail/policy_name.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/error.hpp"
 
@@ -34,7 +35,7 @@
 ///    template <class Scalar>
 ///    void update(const mhaprune::AttentionBlock<Scalar>& block, const mhaprune::Evidence& ev);
 ///
-///    // Optional: a name for messages and for AnyCriterion.
+///    // Optional: a name for messages and for AnyCriterion; without one the name is "criterion".
 ///    static constexpr const char* name() { return "my_criterion"; }
 /// };
 /// ```
@@ -46,7 +47,8 @@
 ///
 /// One trait, `is_criterion<C, Scalar>`, drives both `check_criterion<C, Scalar>()` (a static_assert
 /// with a readable message, for C++17 code such as the pruner) and, under C++20, the concept
-/// `Criterion<C, Scalar>`.
+/// `Criterion<C, Scalar>`. Mask policies (selection/concept.hpp) and schedules (schedules/concept.hpp)
+/// are described the same way.
 namespace mhaprune {
 
 /// True when `C` has `scores(const AttentionBlock<Scalar>&, const Evidence&)` callable on a non-const
@@ -72,13 +74,6 @@ struct has_update<C, Scalar,
     : std::true_type {};
 template <typename C, typename Scalar>
 inline constexpr bool has_update_v = has_update<C, Scalar>::value;
-
-namespace detail {
-template <typename C, typename = void>
-struct has_name : std::false_type {};
-template <typename C>
-struct has_name<C, std::void_t<decltype(std::string(std::declval<const C&>().name()))>> : std::true_type {};
-}  // namespace detail
 
 /// Fails to compile, with a message saying what is missing, unless `C` is a criterion for blocks of
 /// `Scalar`. Returns true so it can sit in a `static_assert` or a constant.
@@ -108,7 +103,7 @@ concept StatefulCriterion = Criterion<C, Scalar> && has_update_v<C, Scalar>;
 /// The criterion's `name()` when it has one, else "criterion".
 template <typename C>
 std::string criterion_name(const C& criterion) {
-  if constexpr (detail::has_name<C>::value) {
+  if constexpr (detail::has_name_function<C>::value) {
     return std::string(criterion.name());
   } else {
     (void)criterion;

@@ -15,8 +15,10 @@
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
 #include "mhaprune/pruner/prune_report.hpp"
+#include "mhaprune/schedules/concept.hpp"
 #include "mhaprune/schedules/iterative.hpp"
 #include "mhaprune/selection/block_scores.hpp"
+#include "mhaprune/selection/concept.hpp"
 #include "mhaprune/selection/global_selection.hpp"
 
 namespace mhaprune {
@@ -29,11 +31,12 @@ using EvidenceMap = std::map<std::string, Evidence, std::less<>>;
 ///
 /// @tparam CriterionT a head-scoring criterion (mhaprune/criteria/concept.hpp): `Magnitude`, `Taylor`,
 ///         `WandaSp`, `AnyCriterion`, your own class or a wrapped lambda.
-/// @tparam MaskPolicy a class with `Selection select(const std::vector<BlockScores>&, double target,
-///         const SelectionOptions&) const` (see `LocalSelection`): `GlobalSelection`, `LocalSelection`,
-///         `ExplicitSelection`, `AnyMaskPolicy`.
-/// @tparam Schedule a class with `bool is_pruning_step(long) const` and `double target_at(long, double)
-///         const` (see `IterativeSchedule`): `OneshotSchedule`, `IterativeSchedule`, `AnySchedule`.
+/// @tparam MaskPolicyT a mask policy (mhaprune/selection/concept.hpp): a class with `Selection
+///         select(const std::vector<BlockScores>&, double target, const SelectionOptions&) const`:
+///         `GlobalSelection`, `LocalSelection`, `ExplicitSelection`, `AnyMaskPolicy` or your own.
+/// @tparam ScheduleT a schedule (mhaprune/schedules/concept.hpp): a class with `bool
+///         is_pruning_step(long) const` and `double target_at(long, double) const`: `OneshotSchedule`,
+///         `IterativeSchedule`, `AnySchedule` or your own.
 /// @tparam Scalar the element type of the blocks.
 ///
 /// `MhaPruner<> p; p.prune(blocks, 0.3);` removes the 30% of all heads with the lowest mean |W|,
@@ -47,17 +50,19 @@ using EvidenceMap = std::map<std::string, Evidence, std::less<>>;
 ///
 /// Whole-call atomicity: every block is checked, scored, selected and planned before the first one is
 /// changed; if anything throws, no block is changed.
-template <typename CriterionT = Magnitude, typename MaskPolicy = GlobalSelection,
-          typename Schedule = OneshotSchedule, typename Scalar = float>
+template <typename CriterionT = Magnitude, typename MaskPolicyT = GlobalSelection,
+          typename ScheduleT = OneshotSchedule, typename Scalar = float>
 class MhaPruner {
   static_assert(check_criterion<CriterionT, Scalar>());
+  static_assert(check_mask_policy<MaskPolicyT>());
+  static_assert(check_schedule<ScheduleT>());
 
  public:
   using Block = AttentionBlock<Scalar>;
 
   MhaPruner() = default;
-  explicit MhaPruner(CriterionT criterion, MaskPolicy policy = MaskPolicy{}, Schedule schedule = Schedule{},
-                     SelectionOptions options = SelectionOptions{})
+  explicit MhaPruner(CriterionT criterion, MaskPolicyT policy = MaskPolicyT{},
+                     ScheduleT schedule = ScheduleT{}, SelectionOptions options = SelectionOptions{})
       : criterion_(std::move(criterion)),
         policy_(std::move(policy)),
         schedule_(std::move(schedule)),
@@ -66,8 +71,8 @@ class MhaPruner {
   }
 
   CriterionT& criterion() noexcept { return criterion_; }
-  const MaskPolicy& policy() const noexcept { return policy_; }
-  const Schedule& schedule() const noexcept { return schedule_; }
+  const MaskPolicyT& policy() const noexcept { return policy_; }
+  const ScheduleT& schedule() const noexcept { return schedule_; }
   const SelectionOptions& options() const noexcept { return options_; }
   void set_options(const SelectionOptions& o) {
     o.check();
@@ -303,8 +308,8 @@ class MhaPruner {
   }
 
   CriterionT criterion_{};
-  MaskPolicy policy_{};
-  Schedule schedule_{};
+  MaskPolicyT policy_{};
+  ScheduleT schedule_{};
   SelectionOptions options_{};
   std::vector<Block*> attached_;
   std::vector<HeadMask> masks_;

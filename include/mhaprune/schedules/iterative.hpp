@@ -15,7 +15,9 @@ namespace mhaprune {
 ///
 /// Use this as the template for your own schedule: a schedule is any class with
 /// `bool is_pruning_step(long step) const` and `double target_at(long step, double final) const`
-/// (the cumulative fraction of heads removed after pruning at that step).
+/// (the cumulative fraction of heads removed after pruning at that step). The optional static `name`
+/// names it in messages and in `AnySchedule`. The whole contract, and the check the pruner makes
+/// (`is_schedule`, the C++20 concept `Schedule`): schedules/concept.hpp.
 ///
 /// Throws `error` on construction for negative steps, end < start, or frequency < 1.
 class IterativeSchedule {
@@ -63,7 +65,8 @@ class IterativeSchedule {
   double initial_;
 };
 
-/// Schedule: one pruning step, at `step` (0 by default), straight to the final target.
+/// Schedule: one pruning step, at `step` (0 by default), straight to the final target. The simplest
+/// complete schedule (schedules/concept.hpp).
 class OneshotSchedule {
  public:
   static constexpr const char* name = "oneshot";

@@ -17,7 +17,8 @@ namespace mhaprune {
 /// is an error, not a second head). Blocks are named by their name or by their index in the list;
 /// scores, target and guards are not used (the core still refuses empty blocks and ragged groups).
 ///
-/// Throws `head_id_error` for an id that does not exist or is gone, `error` for an unknown block.
+/// Throws `head_id_error` for an id that does not exist or is gone, `error` for an unknown block. The
+/// interface of a mask policy: selection/concept.hpp.
 class ExplicitSelection {
  public:
   static constexpr const char* name = "explicit";

@@ -19,8 +19,11 @@ namespace mhaprune {
 /// With one-head steps (MHA, `round_to` 1) the weakest heads go one by one within each block's
 /// guards. When blocks can only lose heads in steps (GQA modes, `round_to`), an exact dynamic
 /// programme picks the per-block counts that remove the most heads up to k and, among those, the
-/// lowest total score (equal totals: the earlier block loses more, as with one-head steps). See
-/// `LocalSelection` for the required interface of a mask policy.
+/// lowest total score (equal totals: the earlier block loses more, as with one-head steps). The
+/// interface of a mask policy: selection/concept.hpp.
+///
+/// Throws `error` for a target outside [0, 1], bad options or inconsistent block scores, and
+/// `constraint_error` when `exact_target` cannot be met.
 class GlobalSelection {
  public:
   static constexpr const char* name = "global";

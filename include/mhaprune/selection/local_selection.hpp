@@ -16,7 +16,12 @@ namespace mhaprune {
 /// Use this class as the template for your own policy: a mask policy is any class with
 /// `Selection select(const std::vector<BlockScores>&, double target, const SelectionOptions&) const`
 /// returning, per block, the ascending current positions of the heads to remove; `target` is the
-/// fraction of all original heads that should be gone once this selection is applied.
+/// fraction of all original heads that should be gone once this selection is applied. The optional
+/// static `name` names it in messages and in `AnyMaskPolicy`. The whole contract, and the check the
+/// pruner makes (`is_mask_policy`, the C++20 concept `MaskPolicy`): selection/concept.hpp.
+///
+/// Throws `error` for a target outside [0, 1], bad options or inconsistent block scores, and
+/// `constraint_error` when `exact_target` cannot be met.
 class LocalSelection {
  public:
   static constexpr const char* name = "local";
