@@ -6,15 +6,15 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "exit_codes.hpp"
+#include "mhaprune/checkpoint/json_file.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/criteria/registry.hpp"
+#include "mhaprune/error.hpp"
 #include "mhaprune/pruner/config.hpp"
 #include "mhaprune/version.hpp"
 
@@ -43,7 +43,7 @@ struct ConfigArgs {
 struct ScoreArgs {
   std::string model, preset, stats, heatmap;
   std::string imatrix;  ///< llama-imatrix file (GGUF models)
-  std::string json;  ///< as InspectArgs::json
+  std::string json;     ///< as InspectArgs::json
   bool quiet = false;
   ConfigArgs config;
 };
@@ -140,15 +140,14 @@ inline std::string bar_separated(std::string list) {
   return list;
 }
 
+/// --config's JSON, read as the library reads every JSON file (`checkpoint::read_json_file`).
+/// @throws usage_error, with the library's message after "--config ", when the file cannot be read
+///         or is not valid JSON.
 inline nlohmann::json read_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw usage_error("--config " + path + ": cannot be read");
-  std::stringstream text;
-  text << in.rdbuf();
   try {
-    return nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw usage_error("--config " + path + ": not valid JSON: " + e.what());
+    return mhaprune::checkpoint::read_json_file(path, "pruner config");
+  } catch (const mhaprune::io_error& e) {
+    throw usage_error(std::string("--config ") + e.what());
   }
 }
 
@@ -194,7 +193,9 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
   CLI::App* inspect = app.add_subcommand("inspect",
                                          "Show the detected architecture, blocks, head counts, "
                                          "dtypes and parameter counts");
-  inspect->add_option("MODEL", cl.inspect.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
+  inspect
+      ->add_option("MODEL", cl.inspect.model,
+                   "Checkpoint directory, safetensors file or index, or a GGUF file")
       ->required();
   inspect->add_option("--json", cl.inspect.json, "Write JSON instead of a table (to FILE, or stdout if none)")
       ->expected(0, 1)
@@ -206,7 +207,9 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
 
   CLI::App* score =
       app.add_subcommand("score", "Score every head; nothing is removed or written but reports");
-  score->add_option("MODEL", cl.score.model, "Checkpoint directory, safetensors file or index, or a GGUF file")->required();
+  score
+      ->add_option("MODEL", cl.score.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
+      ->required();
   detail::add_criterion_options(*score, cl.score.config);
   score->add_option("--stats", cl.score.stats, "Calibration statistics (safetensors) for activation criteria")
       ->option_text("FILE");
@@ -214,9 +217,10 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
       ->expected(0, 1)
       ->default_str("-")
       ->option_text("[FILE]");
-  score->add_option("--imatrix", cl.score.imatrix,
-                    "llama-imatrix file (GGUF or .dat) of a GGUF model: O-input statistics for wanda_sp "
-                    "(fluctuation too when it holds in_sum)")
+  score
+      ->add_option("--imatrix", cl.score.imatrix,
+                   "llama-imatrix file (GGUF or .dat) of a GGUF model: O-input statistics for wanda_sp "
+                   "(fluctuation too when it holds in_sum)")
       ->option_text("FILE");
   score->add_option("--heatmap", cl.score.heatmap, "Write an SVG heatmap of the scores")->option_text("FILE");
   score->add_option("--preset", cl.score.preset, "Architecture preset JSON for an unknown model")
@@ -226,8 +230,11 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
 
   CLI::App* prune = app.add_subcommand("prune", "Remove heads and write a smaller checkpoint");
   PruneArgs& p = cl.prune;
-  prune->add_option("MODEL", p.model, "Checkpoint directory, safetensors file or index, or a GGUF file")->required();
-  prune->add_option("-o,--output", p.output, "Output directory (a file for GGUF; must not exist, unless --force)")
+  prune->add_option("MODEL", p.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
+      ->required();
+  prune
+      ->add_option("-o,--output", p.output,
+                   "Output directory (a file for GGUF; must not exist, unless --force)")
       ->required()
       ->option_text("DIR");
   p.sparsity_option = detail::track(

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "inspect.hpp"
+#include "inspect_table.hpp"
 #include "mhaprune/checkpoint/gguf_model.hpp"
 
 namespace mhaprune_cli {
@@ -21,7 +22,8 @@ inline std::uint64_t block_parameters(const mhaprune::checkpoint::GgufModel& m,
   return n;
 }
 
-inline std::string block_type(const mhaprune::checkpoint::GgufModel& m, const mhaprune::checkpoint::BlockInfo& b) {
+inline std::string block_type(const mhaprune::checkpoint::GgufModel& m,
+                              const mhaprune::checkpoint::BlockInfo& b) {
   const std::string& first = b.tensors.q.empty() ? b.tensors.qkv : b.tensors.q;
   const std::string q = mhaprune::io::to_string(m.files().tensor(first).type);
   const std::string o = mhaprune::io::to_string(m.files().tensor(b.tensors.o).type);
@@ -69,8 +71,9 @@ inline nlohmann::json inspect_json(const mhaprune::checkpoint::GgufModel& m) {
 
 /// A GGUF model as a table for people ("dtype" shows the Q and O ggml types).
 inline std::string inspect_table(const mhaprune::checkpoint::GgufModel& m) {
-  const std::string renamed =
-      m.original_architecture() != m.architecture() ? "; originally " + m.original_architecture() : std::string();
+  const std::string renamed = m.original_architecture() != m.architecture()
+                                  ? "; originally " + m.original_architecture()
+                                  : std::string();
   return inspect_table(inspect_json(m), m.architecture() + " (GGUF general.architecture" + renamed + ")",
                        m.pruned_before() ? " (pruned before; from its mhaprune.* keys)" : "");
 }

@@ -8,11 +8,15 @@
 
 #include "mhaprune/error.hpp"
 
-namespace mhaprune::checkpoint::detail {
+namespace mhaprune::checkpoint {
 
-/// The JSON document in `path` (`what` names it in messages: "preset", "config.json", ...).
-/// @throws io_error if the file cannot be opened; preset_error if it is not valid JSON, since every
-///         JSON file a checkpoint is read with describes the model.
+/// The JSON document in `path`: a checkpoint's config.json, a user preset, a pruner config, ...
+///
+/// @param path the file to read.
+/// @param what names the file in messages ("preset", "config.json", ...).
+/// @throws io_error if the file cannot be opened; preset_error (a corrupt_file_error) if it is not
+///         valid JSON, since every JSON file a checkpoint is read with describes the model. Both
+///         messages start with `path`.
 inline nlohmann::json read_json_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io_error(mhaprune::detail::message(path, ": cannot open the ", what, " file"));
@@ -25,4 +29,8 @@ inline nlohmann::json read_json_file(const std::string& path, const char* what) 
   }
 }
 
-}  // namespace mhaprune::checkpoint::detail
+namespace detail {
+using checkpoint::read_json_file;  // its name before it was public
+}  // namespace detail
+
+}  // namespace mhaprune::checkpoint

@@ -21,9 +21,12 @@
 
 namespace mhaprune::checkpoint {
 
-namespace detail {
-
-/// The absolute, symlink-free form of `path`, whose last component need not exist.
+/// The absolute, symlink-free form of `path`, whose last component need not exist (an output
+/// about to be written): how two paths are compared before one is written near the other.
+///
+/// @param path a file or directory; trailing slashes are ignored.
+/// @throws io_error naming `path` and the system's reason when neither `path` nor its parent
+///         directory can be resolved (the parent does not exist, or is not searchable).
 inline std::string resolved_path(const std::string& path) {
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -42,10 +45,14 @@ inline std::string resolved_path(const std::string& path) {
   return (out == "/" ? out : out + "/") + base;
 }
 
-inline bool inside(const std::string& path, const std::string& dir) {
+/// True when `path` is `dir` or lies below it. Both must be resolved (`resolved_path`): the test
+/// compares text, component by component.
+inline bool path_within(const std::string& path, const std::string& dir) noexcept {
   return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
                          (dir == "/" || path[dir.size()] == '/'));
 }
+
+namespace detail {
 
 /// Removes a file or a directory tree; never throws, best effort.
 inline void remove_tree(const std::string& path) noexcept {
@@ -107,9 +114,9 @@ class OutputDirectory {
   /// Refuses a destination that would touch `input` or an existing output without `overwrite`.
   /// @throws io_error as the constructor.
   static void check_destination(const std::string& final_path, const std::string& input, bool overwrite) {
-    const std::string out = detail::resolved_path(final_path);
-    const std::string in = detail::resolved_path(input);
-    if (detail::inside(out, in)) {
+    const std::string out = resolved_path(final_path);
+    const std::string in = resolved_path(input);
+    if (path_within(out, in)) {
       throw io_error(mhaprune::detail::message(
           final_path, ": the output ", out == in ? "is the input" : "is inside the input", " (", input,
           "); choose a directory elsewhere, the input is never modified"));
@@ -124,7 +131,7 @@ class OutputDirectory {
       if (!S_ISDIR(st.st_mode)) {
         throw io_error(mhaprune::detail::message(final_path, ": the output exists and is not a directory"));
       }
-      if (detail::inside(in, out)) {
+      if (path_within(in, out)) {
         throw io_error(mhaprune::detail::message(final_path, ": the output contains the input (", input,
                                                  "); overwriting it would delete the input"));
       }
