@@ -1,15 +1,21 @@
 // Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
 //
-// collect_output_input: the statistics of O's input it collects equal those of the reference head
-// outputs computed directly, and a bad call leaves the statistics untouched.
+// collect_output_input: the statistics of O's input it collects equal those of head outputs computed
+// apart from the code under test, and a bad call leaves the statistics untouched.
+//
+// The expectations come from oracles that share no code with calibration's forward
+// (attention_head_outputs, which collect_output_input calls): reference::head_outputs, the tests'
+// oracle, and head outputs worked out by hand in this file.
 
 #include <Eigen/Core>
 #include <catch2/catch.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <mhaprune/calibration/activation_stats.hpp>
 #include <mhaprune/calibration/collect.hpp>
 #include <mhaprune/mhaprune.hpp>
+#include <mhaprune/reference/attention.hpp>
 #include <random>
 #include <vector>
 
@@ -92,6 +98,7 @@ TEST_CASE("collect_output_input: statistics of the reference head outputs", "[ca
     options.mask = HeadMask(4);
     options.mask->remove(2);
   }
+  SECTION("a logit scale of its own") { options.scale = 1.7; }
   const Eigen::MatrixXd x = stacked_outputs(b.block, xs, options);
   REQUIRE(x.rows() == 19);
   REQUIRE(x.cols() == 12);
@@ -118,6 +125,45 @@ TEST_CASE("collect_output_input: statistics of the reference head outputs", "[ca
   mhaprune::collect_output_input(b.block, xs, stats, options);
   CHECK(stats.count() == 38);
   CHECK((stats.mean() - mean).cwiseAbs().maxCoeff() <= 1e-12 * scale);
+}
+
+TEST_CASE("collect_output_input: one-token sequences, head outputs worked out by hand",
+          "[calibration][collect]") {
+  // A single token attends to itself alone: its softmax is the one weight 1, whatever the scale or the
+  // causal mask, so query head h outputs V_g x with g = h / 2 (H=4, H_kv=2), the plain product below.
+  std::mt19937 gen(13u + Catch::rngSeed());
+  SmallBlock b(gen);
+  std::vector<Eigen::MatrixXf> xs;
+  for (int n = 0; n < 5; ++n) xs.push_back(gaussian(1, 8, gen));
+  AttentionOptions options;
+  options.causal = true;
+  options.scale = 3.0;
+  options.mask = HeadMask(4);
+  options.mask->remove(1);
+
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(5, 12);
+  for (Index n = 0; n < 5; ++n) {
+    for (Index h : {0, 2, 3}) {
+      for (Index a = 0; a < 3; ++a) {
+        double sum = 0.0;
+        for (Index j = 0; j < 8; ++j)
+          sum += static_cast<double>(b.v(h / 2 * 3 + a, j)) *
+                 static_cast<double>(xs[static_cast<std::size_t>(n)](0, j));
+        x(n, h * 3 + a) = sum;
+      }
+    }
+  }
+  const Eigen::VectorXd mean = x.colwise().mean().transpose();
+
+  ActivationStats stats(0, GramTracking::on);
+  mhaprune::collect_output_input(b.block, xs, stats, options);
+  CHECK(stats.count() == 5);
+  CHECK(stats.batches() == 5);
+  const double scale = x.cwiseAbs().maxCoeff();
+  REQUIRE(scale > 0.1);
+  CHECK((stats.mean() - mean).cwiseAbs().maxCoeff() <= 1e-12 * scale);
+  CHECK((stats.gram() - x.transpose() * x).cwiseAbs().maxCoeff() <= 1e-12 * scale * scale);
+  CHECK(stats.sum_squares().segment(3, 3) == Eigen::VectorXd::Zero(3));
 }
 
 TEST_CASE("collect_output_input: bad calls leave the statistics unchanged",

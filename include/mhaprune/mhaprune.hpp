@@ -5,11 +5,13 @@
 
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/calibration/collect.hpp"
+#include "mhaprune/calibration/head_outputs.hpp"
 #include "mhaprune/calibration/output_targets.hpp"
 #include "mhaprune/compensation/compensate.hpp"
 #include "mhaprune/compensation/targets.hpp"
 #include "mhaprune/compensation/value_refit.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/attention_options.hpp"
 #include "mhaprune/core/compact.hpp"
 #include "mhaprune/core/head_layout.hpp"
 #include "mhaprune/core/head_selection.hpp"

@@ -5,15 +5,16 @@
 #include <utility>
 
 #include "mhaprune/calibration/activation_stats.hpp"
+#include "mhaprune/calibration/head_outputs.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/attention_options.hpp"
 #include "mhaprune/error.hpp"
-#include "mhaprune/reference/attention.hpp"
 
 namespace mhaprune {
 
 /// Collects statistics of O's input (the concatenated head outputs) over calibration sequences, by
-/// running the reference forward: slow and exact, for tests, examples and small models. Inference
-/// code of one's own can feed `ActivationStats::add` directly instead.
+/// running calibration's own forward (`attention_head_outputs`): slow and exact, for tests, examples
+/// and small models. Inference code of one's own can feed `ActivationStats::add` directly instead.
 ///
 /// @tparam Scalar the block's element type.
 /// @tparam Range anything a range-for walks whose elements are Eigen matrices or expressions `[T, D]`
@@ -22,16 +23,16 @@ namespace mhaprune {
 /// @param sequences calibration inputs `[T, D]`, one per sequence; each is one batch of T tokens.
 /// @param stats the accumulator to add to; its channel count must be H*d (the block's current heads
 ///        times the head dimension) or not fixed yet (0).
-/// @param options the reference forward's options (causal mask, head mask, logit scale).
+/// @param options the forward's options (causal mask, head mask, logit scale).
 /// @throws shape_error when `stats` has a channel count other than H*d, and what
-///         `reference::head_outputs` throws (the block is incomplete or changed, a sequence is not
+///         `attention_head_outputs` throws (the block is incomplete or changed, a sequence is not
 ///         `[T, D]`, the mask has the wrong length) and what `ActivationStats::add` throws (a non-finite
 ///         head output); a `shape_error` or `calibration_error` raised for one sequence names it
 ///         (0-based) before the original message. Strong guarantee: the sequences go into a copy of `stats`,
 ///         which replaces it only once all of them went in, so on any throw `stats` is unchanged.
 template <typename Scalar, typename Range>
 void collect_output_input(const AttentionBlock<Scalar>& block, const Range& sequences, ActivationStats& stats,
-                          const reference::AttentionOptions& options = {}) {
+                          const AttentionOptions& options = {}) {
   const HeadLayout& layout = block.layout();
   const Index channels = layout.query_width();
   if (stats.channels() != 0 && stats.channels() != channels) {
@@ -48,7 +49,7 @@ void collect_output_input(const AttentionBlock<Scalar>& block, const Range& sequ
                              " (0-based): ");
     };
     try {
-      next.add(reference::head_outputs(x, block, options));
+      next.add(attention_head_outputs(x, block, options));
     } catch (const shape_error& e) {
       throw shape_error(where() + e.what());
     } catch (const calibration_error& e) {

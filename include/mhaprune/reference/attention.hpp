@@ -7,19 +7,14 @@
 #include <optional>
 
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/attention_options.hpp"
 #include "mhaprune/core/head_selection.hpp"
 #include "mhaprune/reference/gather.hpp"
 
 namespace mhaprune::reference {
 
-/// Options of the oracle forward.
-struct AttentionOptions {
-  bool causal = false;
-  /// Heads to silence, over the block's current heads: a masked head contributes nothing to O's input.
-  std::optional<HeadMask> mask;
-  /// Logit scale; 1/sqrt(d) when not set.
-  std::optional<double> scale;
-};
+/// Options of the oracle forward: the library's `AttentionOptions`, under the name the tests know.
+using AttentionOptions = ::mhaprune::AttentionOptions;
 
 namespace detail {
 
