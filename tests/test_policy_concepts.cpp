@@ -26,6 +26,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/message_of.hpp"
+
 namespace test_policy_concepts {
 
 using mhaprune::AnyCriterion;
@@ -36,6 +38,7 @@ using mhaprune::BlockScores;
 using mhaprune::Evidence;
 using mhaprune::Selection;
 using mhaprune::SelectionOptions;
+using mhaprune_test::message_of;
 using Blocks = std::vector<BlockScores>;
 
 namespace {
@@ -137,17 +140,6 @@ struct MoveOnlyCriterion {
   }
 };
 struct NoScores {};
-
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
 
 }  // namespace
 
