@@ -12,7 +12,6 @@
 #include "mhaprune/compensation/value_refit.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/core/attention_options.hpp"
-#include "mhaprune/core/compact.hpp"
 #include "mhaprune/core/head_layout.hpp"
 #include "mhaprune/core/head_selection.hpp"
 #include "mhaprune/core/mask_heads.hpp"

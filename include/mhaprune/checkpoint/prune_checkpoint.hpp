@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "mhaprune/checkpoint/block_plan.hpp"
-#include "mhaprune/checkpoint/choose_heads.hpp"
 #include "mhaprune/checkpoint/copy_files.hpp"
+#include "mhaprune/checkpoint/detail/choose_heads.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/output_config.hpp"
 #include "mhaprune/checkpoint/output_directory.hpp"

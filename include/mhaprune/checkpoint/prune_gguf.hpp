@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "mhaprune/checkpoint/block_plan.hpp"
-#include "mhaprune/checkpoint/choose_heads.hpp"
+#include "mhaprune/checkpoint/detail/choose_heads.hpp"
+#include "mhaprune/checkpoint/detail/gguf_slice.hpp"
 #include "mhaprune/checkpoint/gguf_block_decoder.hpp"
 #include "mhaprune/checkpoint/gguf_metadata.hpp"
 #include "mhaprune/checkpoint/gguf_model.hpp"
-#include "mhaprune/checkpoint/gguf_slice.hpp"
 #include "mhaprune/checkpoint/prune_options.hpp"
 #include "mhaprune/checkpoint/score_blocks.hpp"
 #include "mhaprune/criteria/any_criterion.hpp"

@@ -12,7 +12,7 @@
 #include "mhaprune/checkpoint/block_info.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/prune_options.hpp"
-#include "mhaprune/compensation/checked_stats.hpp"
+#include "mhaprune/compensation/detail/checked_stats.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/criteria/any_criterion.hpp"
 #include "mhaprune/criteria/evidence.hpp"

@@ -9,8 +9,8 @@
 
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/compensation/bias.hpp"
-#include "mhaprune/compensation/checked_stats.hpp"
-#include "mhaprune/compensation/commit.hpp"
+#include "mhaprune/compensation/detail/checked_stats.hpp"
+#include "mhaprune/compensation/detail/commit.hpp"
 #include "mhaprune/compensation/lsq.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/compensation/obs.hpp"

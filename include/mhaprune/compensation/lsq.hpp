@@ -5,7 +5,7 @@
 #include <Eigen/Core>
 #include <vector>
 
-#include "mhaprune/compensation/checked_stats.hpp"
+#include "mhaprune/compensation/detail/checked_stats.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"

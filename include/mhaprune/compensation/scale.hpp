@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "mhaprune/calibration/activation_stats.hpp"
-#include "mhaprune/compensation/checked_stats.hpp"
+#include "mhaprune/compensation/detail/checked_stats.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"
 

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "mhaprune/calibration/output_targets.hpp"
-#include "mhaprune/compensation/checked_stats.hpp"
-#include "mhaprune/compensation/commit.hpp"
+#include "mhaprune/compensation/detail/checked_stats.hpp"
+#include "mhaprune/compensation/detail/commit.hpp"
 #include "mhaprune/compensation/lsq.hpp"
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/core/attention_block.hpp"

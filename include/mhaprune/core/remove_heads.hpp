@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "mhaprune/core/attention_block.hpp"
-#include "mhaprune/core/compact.hpp"
+#include "mhaprune/core/detail/compact.hpp"
 #include "mhaprune/core/head_selection.hpp"
 #include "mhaprune/error.hpp"
 

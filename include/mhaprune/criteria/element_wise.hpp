@@ -12,11 +12,11 @@
 #include "mhaprune/core/scalar.hpp"
 #include "mhaprune/core/segment.hpp"
 #include "mhaprune/core/types.hpp"
+#include "mhaprune/criteria/detail/run_kernels.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/gradient_view.hpp"
 #include "mhaprune/criteria/reduction.hpp"
 #include "mhaprune/criteria/role_weights.hpp"
-#include "mhaprune/criteria/run_kernels.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {

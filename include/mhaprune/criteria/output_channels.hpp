@@ -7,10 +7,10 @@
 
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/criteria/detail/run_kernels.hpp"
 #include "mhaprune/criteria/element_wise.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/magnitude.hpp"
-#include "mhaprune/criteria/run_kernels.hpp"
 #include "mhaprune/error.hpp"
 
 /// What the activation-aware criteria (wanda_sp, fluctuation) need from O: per input channel

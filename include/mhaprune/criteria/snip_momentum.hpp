@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/criteria/detail/run_kernels.hpp"
 #include "mhaprune/criteria/element_wise.hpp"
 #include "mhaprune/criteria/evidence.hpp"
 #include "mhaprune/criteria/reduction.hpp"
 #include "mhaprune/criteria/role_weights.hpp"
-#include "mhaprune/criteria/run_kernels.hpp"
 #include "mhaprune/criteria/snip.hpp"
 #include "mhaprune/error.hpp"
 

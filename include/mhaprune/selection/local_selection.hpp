@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "mhaprune/selection/block_scores.hpp"
+#include "mhaprune/selection/detail/target_check.hpp"
 #include "mhaprune/selection/removal_ladder.hpp"
-#include "mhaprune/selection/target_check.hpp"
 
 namespace mhaprune {
 

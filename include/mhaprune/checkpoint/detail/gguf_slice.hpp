@@ -72,8 +72,9 @@ inline void emit_columns(io::ByteSink& sink, io::ByteSpan data, io::GgmlType typ
 /// Writes each row's column runs re-encoded: the row is decoded, the kept columns gathered and
 /// encoded as `to` (ggml's reference rule). The kept width must be a whole number of `to`'s blocks.
 /// @throws unsupported_dtype_error when `from` cannot be decoded or `to` encoded.
-inline void emit_columns_reencoded(io::ByteSink& sink, io::ByteSpan data, io::GgmlType from, std::uint64_t ne0,
-                                   std::uint64_t rows, const std::vector<IndexRun>& runs, io::GgmlType to) {
+inline void emit_columns_reencoded(io::ByteSink& sink, io::ByteSpan data, io::GgmlType from,
+                                   std::uint64_t ne0, std::uint64_t rows, const std::vector<IndexRun>& runs,
+                                   io::GgmlType to) {
   const std::uint64_t in_row = *io::row_bytes(from, ne0);
   std::uint64_t kept = 0;
   for (const IndexRun& r : runs) kept += r.count;
@@ -84,7 +85,8 @@ inline void emit_columns_reencoded(io::ByteSink& sink, io::ByteSpan data, io::Gg
     io::dequantize_row(from, data.data() + row * in_row, decoded.data(), static_cast<std::int64_t>(ne0));
     std::size_t at = 0;
     for (const IndexRun& r : runs) {
-      std::memcpy(gathered.data() + at, decoded.data() + r.begin, static_cast<std::size_t>(r.count) * sizeof(float));
+      std::memcpy(gathered.data() + at, decoded.data() + r.begin,
+                  static_cast<std::size_t>(r.count) * sizeof(float));
       at += static_cast<std::size_t>(r.count);
     }
     io::quantize_row(to, gathered.data(), encoded.data(), static_cast<std::int64_t>(kept));
