@@ -15,10 +15,10 @@
 #include <mhaprune/mhaprune.hpp>
 #include <random>
 #include <string>
-#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "support/message_of.hpp"
 #include "support/pruner_model.hpp"
 
 namespace test_pruner_hooks {
@@ -40,22 +40,11 @@ using mhaprune::MhaPruner;
 using mhaprune::OneshotSchedule;
 using mhaprune::PruneReport;
 using mhaprune::SelectionOptions;
+using mhaprune_test::exact_message;
 using pruner_test::ColMatrix;
 using pruner_test::Model;
 using pruner_test::snapshot;
 using pruner_test::Tensors;
-
-template <typename E, typename F>
-std::string thrown(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    CHECK(std::string(typeid(e).name()) == typeid(E).name());
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
 
 /// Whether every element of a matrix block is zero.
 template <typename Derived>
@@ -445,7 +434,7 @@ TEST_CASE("MhaPruner hooks: a failing pruning step or finalize changes no block"
 
   SECTION("the criterion throws for the third block at a pruning step") {
     p.criterion().armed = true;
-    CHECK_THAT(thrown<mhaprune::evidence_error>([&] { p.on_step_begin(2); }), Contains("layers.2"));
+    CHECK_THAT(exact_message<mhaprune::evidence_error>([&] { p.on_step_begin(2); }), Contains("layers.2"));
     CHECK(snapshot(model) == masked);
     same_masks();
     SECTION("and finalize still slices what was masked") { CHECK(p.finalize().heads_removed() == 4); }
@@ -453,7 +442,7 @@ TEST_CASE("MhaPruner hooks: a failing pruning step or finalize changes no block"
   SECTION("a tensor of the third block was resized before the pruning step") {
     model.tensors(2).v.conservativeResize(6, 8);
     const pruner_test::Snapshot resized = snapshot(model);
-    CHECK_THAT(thrown<mhaprune::shape_error>([&] { p.on_step_begin(2); }),
+    CHECK_THAT(exact_message<mhaprune::shape_error>([&] { p.on_step_begin(2); }),
                Contains("layers.2") && Contains("value.weight"));
     CHECK(snapshot(model) == resized);
     same_masks();
@@ -461,7 +450,7 @@ TEST_CASE("MhaPruner hooks: a failing pruning step or finalize changes no block"
   SECTION("a tensor of the third block was resized before finalize") {
     model.tensors(2).o.conservativeResize(8, 6);
     const pruner_test::Snapshot resized = snapshot(model);
-    CHECK_THAT(thrown<mhaprune::shape_error>([&] { p.finalize(); }),
+    CHECK_THAT(exact_message<mhaprune::shape_error>([&] { p.finalize(); }),
                Contains("layers.2") && Contains("output.weight"));
     CHECK(snapshot(model) == resized);
     same_masks();
@@ -471,13 +460,13 @@ TEST_CASE("MhaPruner hooks: a failing pruning step or finalize changes no block"
     const pruner_test::Snapshot changed = snapshot(model);
     // Its mask still covers 4 heads: reading it against 3 would be out of range, and slicing its
     // positions now would take the wrong heads.
-    CHECK_THAT(thrown<mhaprune::head_id_error>([&] { p.on_step_begin(2); }),
+    CHECK_THAT(exact_message<mhaprune::head_id_error>([&] { p.on_step_begin(2); }),
                Contains("layers.1") && Contains("has 3 heads") && Contains("4"));
     CHECK(snapshot(model) == changed);
     same_masks();
-    thrown<mhaprune::head_id_error>([&] { p.on_after_optimizer_step(); });
+    exact_message<mhaprune::head_id_error>([&] { p.on_after_optimizer_step(); });
     CHECK(snapshot(model) == changed);
-    CHECK_THAT(thrown<mhaprune::head_id_error>([&] { p.finalize(); }), Contains("layers.1"));
+    CHECK_THAT(exact_message<mhaprune::head_id_error>([&] { p.finalize(); }), Contains("layers.1"));
     CHECK(snapshot(model) == changed);
   }
 }
@@ -489,7 +478,7 @@ TEST_CASE("MhaPruner hooks: a criterion that needs evidence cannot prune before 
   const pruner_test::Snapshot before = snapshot(model);
   MhaPruner<mhaprune::Gradient> p;
   p.attach(model.blocks, 0.5);
-  CHECK_THAT(thrown<mhaprune::evidence_error>([&] { p.on_step_begin(0); }),
+  CHECK_THAT(exact_message<mhaprune::evidence_error>([&] { p.on_step_begin(0); }),
              Contains("gradient") && Contains("layers.0") && Contains("query.weight"));
   CHECK(snapshot(model) == before);
   CHECK(p.masks()[0].removed_count() == 0);
@@ -514,9 +503,9 @@ TEST_CASE("MhaPruner hooks: without attach they do nothing; a bad attach keeps n
   CHECK(snapshot(model) == before);
 
   // An invalid target or block list attaches nothing.
-  CHECK_THAT(thrown<mhaprune::error>([&] { p.attach(model.blocks, 1.5); }), Contains("[0, 1]"));
+  CHECK_THAT(exact_message<mhaprune::error>([&] { p.attach(model.blocks, 1.5); }), Contains("[0, 1]"));
   model.tensors(1).q.conservativeResize(6, 8);
-  thrown<mhaprune::shape_error>([&] { p.attach(model.blocks, 0.5); });
+  exact_message<mhaprune::shape_error>([&] { p.attach(model.blocks, 0.5); });
   CHECK(p.masks().empty());
   CHECK_FALSE(p.on_step_begin(0));
 }

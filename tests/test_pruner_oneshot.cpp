@@ -18,10 +18,10 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
-#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "support/message_of.hpp"
 #include "support/pruner_model.hpp"
 
 namespace test_pruner_oneshot {
@@ -44,21 +44,9 @@ using mhaprune::OneshotSchedule;
 using mhaprune::PruneReport;
 using mhaprune::Selection;
 using mhaprune::SelectionOptions;
+using mhaprune_test::exact_message;
 using pruner_test::Model;
 using pruner_test::snapshot;
-
-/// The message of the exception `f` throws, which must be exactly an `E`.
-template <typename E, typename F>
-std::string thrown(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    CHECK(std::string(typeid(e).name()) == typeid(E).name());
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
 
 /// Heads the global policy must remove, computed here: all heads ranked by (score, block, position),
 /// the weakest taken while each block keeps at least `min_heads`, until `k` are taken. Returns the
@@ -309,7 +297,7 @@ TEST_CASE("MhaPruner<Gradient>: prune with evidence given by block name", "[prun
   // Evidence missing for the second block: nothing changes.
   mhaprune::EvidenceMap partial = g.evidence;
   partial.erase("layers.1");
-  CHECK_THAT(thrown<mhaprune::evidence_error>([&] { p.prune(model.blocks, 0.25, partial); }),
+  CHECK_THAT(exact_message<mhaprune::evidence_error>([&] { p.prune(model.blocks, 0.25, partial); }),
              Contains("layers.1") && Contains("query.weight"));
   CHECK(snapshot(model) == snapshot(twin));
 
@@ -390,13 +378,13 @@ TEST_CASE("MhaPruner: a failure in any block changes no block", "[pruner][onesho
     model.tensors(2).k.conservativeResize(2, 8);
     const pruner_test::Snapshot resized = snapshot(model);
     MhaPruner<> p;
-    const std::string what = thrown<mhaprune::shape_error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::shape_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("layers.2") && Contains("key.weight") && Contains("[2, 8]"));
     CHECK(snapshot(model) == resized);
   }
   SECTION("the criterion throws for the third block") {
     MhaPruner<FaultyCriterion> p(FaultyCriterion{"layers.2"});
-    const std::string what = thrown<mhaprune::evidence_error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::evidence_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("layers.2"));
     CHECK(snapshot(model) == before);
   }
@@ -405,51 +393,52 @@ TEST_CASE("MhaPruner: a failure in any block changes no block", "[pruner][onesho
     mhaprune::EvidenceMap partial = g.evidence;
     partial.erase("layers.2");
     MhaPruner<mhaprune::Gradient> p;
-    const std::string what = thrown<mhaprune::evidence_error>([&] { p.prune(model.blocks, 0.5, partial); });
+    const std::string what =
+        exact_message<mhaprune::evidence_error>([&] { p.prune(model.blocks, 0.5, partial); });
     CHECK_THAT(what, Contains("layers.2") && Contains("query.weight"));
     CHECK(snapshot(model) == before);
     CHECK(p.prune(model.blocks, 0.5, g.evidence).heads_removed() == 8);  // the control
   }
   SECTION("the criterion returns a wrong number of scores for the third block") {
     MhaPruner<FaultyCriterion> p(FaultyCriterion{"layers.2", FaultyCriterion::Fault::wrong_size});
-    const std::string what = thrown<mhaprune::shape_error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::shape_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("faulty") && Contains("layers.2") && Contains("5 scores for 4"));
     CHECK(snapshot(model) == before);
   }
   SECTION("the criterion returns a NaN for the third block") {
     MhaPruner<FaultyCriterion> p(FaultyCriterion{"layers.2", FaultyCriterion::Fault::nan});
-    const std::string what = thrown<mhaprune::error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("layers.2") && Contains("not finite"));
     CHECK(snapshot(model) == before);
   }
   SECTION("the policy returns a ragged GQA removal for the third block") {
     MhaPruner<Magnitude, FnPolicy> p(Magnitude{}, valid_except_block_2({0}));
-    const std::string what = thrown<mhaprune::removal_error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::removal_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("layers.2") && Contains("different numbers of query heads"));
     CHECK(snapshot(model) == before);
   }
   SECTION("the policy removes every head of the third block") {
     MhaPruner<Magnitude, FnPolicy> p(Magnitude{}, valid_except_block_2({0, 1, 2, 3}));
-    const std::string what = thrown<mhaprune::removal_error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::removal_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("layers.2") && Contains("empty block"));
     CHECK(snapshot(model) == before);
   }
   SECTION("the policy names a position out of range in the third block") {
     MhaPruner<Magnitude, FnPolicy> p(Magnitude{}, valid_except_block_2({0, 7}));
-    const std::string what = thrown<mhaprune::head_id_error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::head_id_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("layers.2") && Contains("7"));
     CHECK(snapshot(model) == before);
   }
   SECTION("the policy names a head twice in the third block") {
     MhaPruner<Magnitude, FnPolicy> p(Magnitude{}, valid_except_block_2({0, 0}));
-    thrown<mhaprune::head_id_error>([&] { p.prune(model.blocks, 0.5); });
+    exact_message<mhaprune::head_id_error>([&] { p.prune(model.blocks, 0.5); });
     CHECK(snapshot(model) == before);
   }
   SECTION("the policy returns too few selections") {
     MhaPruner<Magnitude, FnPolicy> p(Magnitude{}, FnPolicy{[](const std::vector<BlockScores>&) {
                                        return Selection{{0, 2}, {0, 2}};
                                      }});
-    const std::string what = thrown<mhaprune::error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("2 selections for 4 blocks"));
     CHECK(snapshot(model) == before);
   }
@@ -462,14 +451,14 @@ TEST_CASE("MhaPruner: a failure in any block changes no block", "[pruner][onesho
         .add(mhaprune::layout::output(model.tensors(3).o));
     const pruner_test::Snapshot renamed = snapshot(model);
     MhaPruner<> p;
-    const std::string what = thrown<mhaprune::error>([&] { p.prune(model.blocks, 0.5); });
+    const std::string what = exact_message<mhaprune::error>([&] { p.prune(model.blocks, 0.5); });
     CHECK_THAT(what, Contains("\"layers.1\"") && Contains("distinct names"));
     CHECK(snapshot(model) == renamed);
   }
   SECTION("the target is out of range") {
     MhaPruner<> p;
     for (double t : {-0.1, 1.5, std::numeric_limits<double>::quiet_NaN()}) {
-      const std::string what = thrown<mhaprune::error>([&] { p.prune(model.blocks, t); });
+      const std::string what = exact_message<mhaprune::error>([&] { p.prune(model.blocks, t); });
       CHECK_THAT(what, Contains("[0, 1]"));
     }
     CHECK(snapshot(model) == before);
@@ -526,20 +515,20 @@ TEST_CASE("MhaPruner<Magnitude, ExplicitSelection>: original ids across two call
   // Naming a head that is gone, or never was, or twice, or a block that is not there: nothing changes.
   const pruner_test::Snapshot before = snapshot(model);
   auto attempt = [&](ExplicitSelection s) { Explicit(Magnitude{}, std::move(s)).prune(model.blocks, 0.0); };
-  CHECK_THAT(thrown<mhaprune::head_id_error>([&] {
+  CHECK_THAT(exact_message<mhaprune::head_id_error>([&] {
                attempt(ExplicitSelection()
                            .remove("layers.1", mhaprune::OriginalIds{5})
                            .remove("layers.0", mhaprune::OriginalIds{4}));
              }),
              Contains("layers.0") && Contains("original head 4 was already removed"));
-  CHECK_THAT(thrown<mhaprune::head_id_error>(
+  CHECK_THAT(exact_message<mhaprune::head_id_error>(
                  [&] { attempt(ExplicitSelection().remove("layers.1", mhaprune::OriginalIds{6})); }),
              Contains("layers.1") && Contains("original head 6 does not exist"));
-  CHECK_THAT(thrown<mhaprune::head_id_error>([&] {
+  CHECK_THAT(exact_message<mhaprune::head_id_error>([&] {
                attempt(ExplicitSelection().remove("layers.1", mhaprune::OriginalIds{3, 3}));
              }),
              Contains("named twice"));
-  CHECK_THAT(thrown<mhaprune::error>(
+  CHECK_THAT(exact_message<mhaprune::error>(
                  [&] { attempt(ExplicitSelection().remove("layers.7", mhaprune::OriginalIds{1})); }),
              Contains("layers.7"));
   CHECK(snapshot(model) == before);
@@ -553,7 +542,8 @@ TEST_CASE("MhaPruner<Magnitude, ExplicitSelection>: a ragged GQA removal changes
   MhaPruner<Magnitude, ExplicitSelection> p(Magnitude{}, ExplicitSelection()
                                                              .remove("layers.0", mhaprune::OriginalIds{0, 1})
                                                              .remove("layers.2", mhaprune::OriginalIds{3}));
-  CHECK_THAT(thrown<mhaprune::removal_error>([&] { p.prune(model.blocks, 0.0); }), Contains("layers.2"));
+  CHECK_THAT(exact_message<mhaprune::removal_error>([&] { p.prune(model.blocks, 0.0); }),
+             Contains("layers.2"));
   CHECK(snapshot(model) == before);
 }
 
@@ -764,22 +754,23 @@ TEST_CASE("MhaPruner: min_heads, round_to, max ratio and exact_target through th
     const pruner_test::Snapshot before = snapshot(model);
     Local local(Magnitude{}, LocalSelection{}, OneshotSchedule{}, o);
     Global global(Magnitude{}, GlobalSelection{}, OneshotSchedule{}, o);
-    CHECK_THAT(thrown<mhaprune::constraint_error>([&] { local.prune(model.blocks, 0.3); }),
+    CHECK_THAT(exact_message<mhaprune::constraint_error>([&] { local.prune(model.blocks, 0.3); }),
                Contains("layers.0") && Contains("{0, 4}"));
     // Globally 0.3 (4 heads) is met by one block losing 4; 0.2 (3 heads) cannot be.
-    CHECK_THAT(thrown<mhaprune::constraint_error>([&] { global.prune(model.blocks, 0.2); }),
+    CHECK_THAT(exact_message<mhaprune::constraint_error>([&] { global.prune(model.blocks, 0.2); }),
                Contains("remove 3 more heads") && Contains("only 0"));
     CHECK(snapshot(model) == before);
   }
   SECTION("invalid options are refused by the constructor and by set_options") {
     SelectionOptions bad;
     bad.min_heads = 0;
-    CHECK_THAT(thrown<mhaprune::error>([&] { Local(Magnitude{}, LocalSelection{}, OneshotSchedule{}, bad); }),
-               Contains("min_heads"));
+    CHECK_THAT(
+        exact_message<mhaprune::error>([&] { Local(Magnitude{}, LocalSelection{}, OneshotSchedule{}, bad); }),
+        Contains("min_heads"));
     Local p;
     bad = SelectionOptions{};
     bad.round_to = 0;
-    CHECK_THAT(thrown<mhaprune::error>([&] { p.set_options(bad); }), Contains("round_to"));
+    CHECK_THAT(exact_message<mhaprune::error>([&] { p.set_options(bad); }), Contains("round_to"));
     CHECK(p.options().round_to == 1);
   }
 }

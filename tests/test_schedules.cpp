@@ -7,28 +7,18 @@
 #include <mhaprune/schedules/decay.hpp>
 #include <mhaprune/schedules/iterative.hpp>
 #include <string>
-#include <typeinfo>
 #include <vector>
+
+#include "support/message_of.hpp"
 
 namespace test_schedules {
 
 using mhaprune::Decay;
 using mhaprune::IterativeSchedule;
 using mhaprune::OneshotSchedule;
+using mhaprune_test::exact_message;
 
 namespace {
-
-template <typename E, typename F>
-std::string exact_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    CHECK(typeid(e) == typeid(E));
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
 
 /// The target after pruning step j (0-based) of m, from the documentation: i = j, n = m - 1; with a
 /// single step, the final target.

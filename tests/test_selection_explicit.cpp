@@ -8,8 +8,9 @@
 #include <mhaprune/selection/explicit_selection.hpp>
 #include <numeric>
 #include <string>
-#include <typeinfo>
 #include <vector>
+
+#include "support/message_of.hpp"
 
 namespace test_selection_explicit {
 
@@ -19,6 +20,7 @@ using mhaprune::Index;
 using mhaprune::OriginalIds;
 using mhaprune::Selection;
 using mhaprune::SelectionOptions;
+using mhaprune_test::exact_message;
 
 namespace {
 
@@ -37,18 +39,6 @@ BlockScores fresh_block(std::string name, Index heads, Index kv_heads) {
   std::vector<Index> ids(static_cast<std::size_t>(heads));
   std::iota(ids.begin(), ids.end(), Index{0});
   return pruned_block(std::move(name), heads, kv_heads, std::move(ids));
-}
-
-template <typename E, typename F>
-std::string exact_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    CHECK(typeid(e) == typeid(E));
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
 }
 
 }  // namespace

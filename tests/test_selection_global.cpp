@@ -16,8 +16,10 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <typeinfo>
 #include <vector>
+
+#include "support/message_of.hpp"
+#include "support/selection_blocks.hpp"
 
 namespace test_selection_global {
 
@@ -28,42 +30,11 @@ using mhaprune::Index;
 using mhaprune::Normalization;
 using mhaprune::Selection;
 using mhaprune::SelectionOptions;
+using mhaprune_test::exact_message;
+using mhaprune_test::fresh_block;
+using mhaprune_test::pruned_block;
 
 namespace {
-
-/// A block that had `original` query heads and `original_kv` key/value heads, and now has `kv_heads`
-/// key/value heads and the query heads of `ids`.
-BlockScores pruned_block(std::string name, Index original, Index original_kv, Index kv_heads,
-                         std::vector<Index> ids, const std::vector<double>& scores) {
-  BlockScores b;
-  b.name = std::move(name);
-  b.heads = static_cast<Index>(ids.size());
-  b.kv_heads = kv_heads;
-  b.original_heads = original;
-  b.original_kv_heads = original_kv;
-  b.head_ids = std::move(ids);
-  b.scores = Eigen::Map<const Eigen::VectorXd>(scores.data(), static_cast<Index>(scores.size()));
-  return b;
-}
-
-BlockScores fresh_block(std::string name, Index kv_heads, const std::vector<double>& scores) {
-  std::vector<Index> ids(scores.size());
-  std::iota(ids.begin(), ids.end(), Index{0});
-  const Index heads = static_cast<Index>(scores.size());
-  return pruned_block(std::move(name), heads, kv_heads, kv_heads, std::move(ids), scores);
-}
-
-template <typename E, typename F>
-std::string exact_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    CHECK(typeid(e) == typeid(E));
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
 
 Index total_removed(const Selection& s) {
   Index n = 0;

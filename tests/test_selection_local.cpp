@@ -16,8 +16,11 @@
 #include <mhaprune/selection/local_selection.hpp>
 #include <numeric>
 #include <string>
-#include <typeinfo>
 #include <vector>
+
+#include "support/message_of.hpp"
+#include "support/selection_blocks.hpp"
+#include "support/weakest.hpp"
 
 namespace test_selection_local {
 
@@ -27,53 +30,12 @@ using mhaprune::Index;
 using mhaprune::LocalSelection;
 using mhaprune::Selection;
 using mhaprune::SelectionOptions;
+using mhaprune_test::exact_message;
+using mhaprune_test::fresh_block;
+using mhaprune_test::pruned_block;
+using mhaprune_test::weakest;
 
 namespace {
-
-/// A block that had `original` query heads and `original_kv` key/value heads, and now has `kv_heads`
-/// key/value heads and the query heads of `ids`.
-BlockScores pruned_block(std::string name, Index original, Index original_kv, Index kv_heads,
-                         std::vector<Index> ids, const std::vector<double>& scores) {
-  BlockScores b;
-  b.name = std::move(name);
-  b.heads = static_cast<Index>(ids.size());
-  b.kv_heads = kv_heads;
-  b.original_heads = original;
-  b.original_kv_heads = original_kv;
-  b.head_ids = std::move(ids);
-  b.scores = Eigen::Map<const Eigen::VectorXd>(scores.data(), static_cast<Index>(scores.size()));
-  return b;
-}
-
-BlockScores fresh_block(std::string name, Index kv_heads, const std::vector<double>& scores) {
-  std::vector<Index> ids(scores.size());
-  std::iota(ids.begin(), ids.end(), Index{0});
-  const Index heads = static_cast<Index>(scores.size());
-  return pruned_block(std::move(name), heads, kv_heads, kv_heads, std::move(ids), scores);
-}
-
-/// The message of the exception `f` throws, which must be exactly of type `E`.
-template <typename E, typename F>
-std::string exact_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    CHECK(typeid(e) == typeid(E));
-    return e.what();
-  }
-  FAIL("expected an exception, none was thrown");
-  return {};
-}
-
-/// Positions of the `count` lowest scores, ties by position, ascending: the spec's removal order.
-std::vector<Index> weakest(const Eigen::VectorXd& s, Index count) {
-  std::vector<Index> order(static_cast<std::size_t>(s.size()));
-  std::iota(order.begin(), order.end(), Index{0});
-  std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return s(a) < s(b); });
-  order.resize(static_cast<std::size_t>(count));
-  std::sort(order.begin(), order.end());
-  return order;
-}
 
 /// Query heads removed from each key/value group.
 std::vector<Index> removed_per_group(const BlockScores& b, const std::vector<Index>& removed) {

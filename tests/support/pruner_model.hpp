@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "weakest.hpp"
+
 namespace pruner_test {
 
 using mhaprune::HeadLayout;
@@ -274,14 +276,7 @@ inline Eigen::MatrixXd random_input(std::uint32_t seed, Index tokens, Index mode
   return x;
 }
 
-/// The positions of the k smallest of `s`, ties by position, ascending.
-inline std::vector<Index> weakest(const Eigen::VectorXd& s, Index k) {
-  std::vector<Index> p(static_cast<std::size_t>(s.size()));
-  for (Index i = 0; i < s.size(); ++i) p[static_cast<std::size_t>(i)] = i;
-  std::stable_sort(p.begin(), p.end(), [&](Index a, Index b) { return s(a) < s(b); });
-  p.resize(static_cast<std::size_t>(k));
-  std::sort(p.begin(), p.end());
-  return p;
-}
+/// The spec's removal order (support/weakest.hpp), here too so the pruner tests find it with the rest.
+using mhaprune_test::weakest;
 
 }  // namespace pruner_test
