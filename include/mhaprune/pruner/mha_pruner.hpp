@@ -42,11 +42,22 @@ using EvidenceMap = std::map<std::string, Evidence, std::less<>>;
 /// `MhaPruner<> p; p.prune(blocks, 0.3);` removes the 30% of all heads with the lowest mean |W|,
 /// globally. Targets are fractions of the blocks' original heads, cumulative across calls.
 ///
-/// Training loop: `attach(blocks)` once; then every step `on_step_begin(step)`, the backward pass,
-/// `on_before_optimizer_step(evidence)`, `optimizer.step()`, `on_after_optimizer_step()`. At the
-/// schedule's pruning steps heads are masked (their Q/K/V rows, bias entries and O columns zeroed, see
-/// `mask_heads`) and stay masked; `finalize()` slices them out for good. A masked block computes
-/// exactly what the sliced one does.
+/// Training loop: `attach(blocks)` once; then every step `on_step_begin()` (or `on_step_begin(step)`),
+/// the backward pass, `on_before_optimizer_step(evidence)`, `optimizer.step()`,
+/// `on_after_optimizer_step()`. At the schedule's pruning steps heads are masked (their Q/K/V rows,
+/// bias entries and O columns zeroed, see `mask_heads`) and stay masked; `finalize()` slices them out
+/// for good. A masked block computes exactly what the sliced one does.
+///
+/// The two forms of `on_step_begin`, one per `attach` (mixing them throws `error`):
+/// - `on_step_begin()` counts steps as the reference pruner (Intel Neural Compressor) does: the step is
+///   the number of `on_after_optimizer_step` calls since `attach` (`optimizer_steps()`), whatever the
+///   loop's own counters say, so a loop over epochs with a per-epoch step index reaches the end of the
+///   schedule. Each counted step is handled once (a second call before the next optimizer step, as
+///   with gradient accumulation, does nothing). A pruning step at which the criterion cannot score yet
+///   because no `on_before_optimizer_step` has fed it evidence (a gradient criterion before the first
+///   backward pass) is skipped and recorded (`skipped_steps()`, and the report of `finalize`).
+/// - `on_step_begin(step)` prunes at the step the caller names; there, a criterion without the
+///   evidence it needs throws `evidence_error`, as a pruning step the caller asked for cannot happen.
 ///
 /// Whole-call atomicity: every block is checked, scored, selected and planned before the first one is
 /// changed; if anything throws, no block is changed.
@@ -127,23 +138,77 @@ class MhaPruner {
     cached_scores_.assign(attached_.size(), Eigen::VectorXd());
     final_target_ = final_target;
     step_ = 0;
+    optimizer_steps_ = 0;
+    handled_step_ = -1;
+    form_ = StepForm::none;
+    skipped_.clear();
   }
 
-  /// Start of a training step: at the schedule's pruning steps, masks more heads up to the step's
-  /// target (masked heads never come back). Returns true when it masked anything.
+  /// Start of a training step, counted by the pruner (the reference pruner's `on_step_begin`, whose
+  /// argument it ignores): the step is `optimizer_steps()`. At the schedule's pruning steps, masks
+  /// more heads up to the step's target (masked heads never come back). Returns true when it masked
+  /// anything. Handles each counted step once: another call before the next
+  /// `on_after_optimizer_step` returns false and changes nothing.
+  ///
+  /// A pruning step before any `on_before_optimizer_step` since `attach` (or `finalize`), at which the
+  /// criterion throws `evidence_error` for want of evidence, is skipped: nothing is masked, the step
+  /// and the reason are recorded (`skipped_steps()`, then the report of `finalize`), and the schedule
+  /// goes on (the next pruning step aims at its own target, as in the reference pruner).
+  ///
+  /// @throws error after `on_step_begin(step)` since `attach` (one form per attach); otherwise as
+  ///         `on_step_begin(step)`, and then nothing changed.
+  bool on_step_begin() {
+    use_form(StepForm::counted);
+    if (handled_step_ == optimizer_steps_) return false;
+    const bool any = begin_step(optimizer_steps_, true);
+    handled_step_ = optimizer_steps_;
+    return any;
+  }
+
+  /// Start of training step `step`, as the caller counts it: at the schedule's pruning steps, masks
+  /// more heads up to the step's target (masked heads never come back). Returns true when it masked
+  /// anything. Every call acts; `step()` becomes `step`.
+  ///
+  /// @throws error after `on_step_begin()` since `attach` (one form per attach); `evidence_error` at a
+  ///         pruning step where the criterion lacks the evidence it needs (e.g. a gradient criterion
+  ///         before any `on_before_optimizer_step`); `shape_error`/`head_id_error` for blocks changed
+  ///         behind the pruner's back; whatever the criterion or the mask policy throws. On any
+  ///         throw, no block and no mask changed.
   bool on_step_begin(long step) {
+    use_form(StepForm::explicit_step);
+    step_ = step;
+    return begin_step(step, false);
+  }
+
+ private:
+  // The step's pruning, when it is a pruning step; `may_skip`: a missing first evidence skips it.
+  bool begin_step(long step, bool may_skip) {
     step_ = step;
     if (attached_.empty() || !schedule_.is_pruning_step(step)) return false;
     const double target = schedule_.target_at(step, final_target_);
+    for (std::size_t i = 0; i < attached_.size(); ++i) {
+      attached_[i]->validate();
+      check_mask(i);
+    }
     std::vector<BlockScores> summary;
     std::vector<std::vector<Index>> live;  // unmasked positions of each block
     for (std::size_t i = 0; i < attached_.size(); ++i) {
       Block& b = *attached_[i];
-      b.validate();
-      check_mask(i);
-      const Eigen::VectorXd s = cached_scores_[i].size() == b.layout().heads()
-                                    ? cached_scores_[i]
-                                    : score_heads(criterion_, b, Evidence{});
+      Eigen::VectorXd s;
+      if (cached_scores_[i].size() == b.layout().heads()) {
+        s = cached_scores_[i];
+      } else if (may_skip && cached_scores_[i].size() == 0) {
+        try {
+          s = score_heads(criterion_, b, Evidence{});
+        } catch (const evidence_error& e) {
+          skipped_.push_back(SkippedStep{
+              step, detail::message("pruning step ", step, " skipped: no on_before_optimizer_step has given ",
+                                    criterion_name(criterion_), " evidence yet (", e.what(), ")")});
+          return false;
+        }
+      } else {
+        s = score_heads(criterion_, b, Evidence{});
+      }
       live.push_back(unmasked(i));
       summary.push_back(masked_summary(i, s, live.back()));
     }
@@ -161,6 +226,7 @@ class MhaPruner {
     return any;
   }
 
+ public:
   /// After the backward pass, before the optimizer step: feeds this step's evidence to the criterion
   /// (`update` for the ones that accumulate) and keeps each block's scores for the next pruning step.
   /// A criterion that keeps state is updated on a copy that replaces it only when every block
@@ -177,18 +243,31 @@ class MhaPruner {
     }
   }
 
-  /// After the optimizer step: zeroes the masked heads again (the optimizer may have moved them).
+  /// After the optimizer step: zeroes the masked heads again (the optimizer may have moved them), and
+  /// counts the optimizer step (`optimizer_steps()`, the step of the next `on_step_begin()`).
+  /// @throws head_id_error for a block that lost heads outside the pruner; then nothing changed.
   void on_after_optimizer_step() {
     for (std::size_t i = 0; i < attached_.size(); ++i) check_mask(i);
     for (std::size_t i = 0; i < attached_.size(); ++i) mask_heads(*attached_[i], masks_[i]);
     ++step_;
+    ++optimizer_steps_;
   }
 
   /// The current masks, one per attached block, over its current heads.
   const std::vector<HeadMask>& masks() const noexcept { return masks_; }
+  /// The current step: the last one `on_step_begin` handled, plus one after each optimizer step.
   long step() const noexcept { return step_; }
+  /// The pruner's own count of optimizer steps: `on_after_optimizer_step` calls since `attach`.
+  long optimizer_steps() const noexcept { return optimizer_steps_; }
+  /// The pruning steps `on_step_begin()` skipped since `attach` (or the last `finalize`), in order.
+  const std::vector<SkippedStep>& skipped_steps() const noexcept { return skipped_; }
+  /// The head scores the next pruning step will use, one vector per attached block (in current head
+  /// order): the criterion's scores at the last `on_before_optimizer_step`, empty before the first.
+  const std::vector<Eigen::VectorXd>& cached_scores() const noexcept { return cached_scores_; }
 
-  /// Slices every masked head out of the attached blocks, for good, and reports it; the masks reset.
+  /// Slices every masked head out of the attached blocks, for good, and reports it, with the pruning
+  /// steps skipped since `attach` (or the last `finalize`); the masks and the skip record reset, the
+  /// step count goes on.
   PruneReport finalize() {
     Selection chosen;
     std::vector<Eigen::VectorXd> scores;
@@ -200,6 +279,8 @@ class MhaPruner {
                            : Eigen::VectorXd::Zero(attached_[i]->layout().heads()));
     }
     PruneReport report = remove_all(attached_, chosen, scores, final_target_);
+    report.skipped_steps = std::move(skipped_);
+    skipped_.clear();
     masks_.clear();
     for (Block* b : attached_) masks_.emplace_back(b->layout().heads());
     cached_scores_.assign(attached_.size(), Eigen::VectorXd());
@@ -207,6 +288,19 @@ class MhaPruner {
   }
 
  private:
+  enum class StepForm { none, counted, explicit_step };
+
+  void use_form(StepForm form) {
+    if (form_ != StepForm::none && form_ != form) {
+      throw error(form == StepForm::counted
+                      ? "MhaPruner: on_step_begin() after on_step_begin(step) since attach; use one form: "
+                        "on_step_begin() counts optimizer steps itself, on_step_begin(step) takes yours"
+                      : "MhaPruner: on_step_begin(step) after on_step_begin() since attach; use one form: "
+                        "on_step_begin() counts optimizer steps itself, on_step_begin(step) takes yours");
+    }
+    form_ = form;
+  }
+
   template <typename Blocks>
   static std::vector<Block*> pointers(Blocks& blocks) {
     std::vector<Block*> out;
@@ -316,6 +410,10 @@ class MhaPruner {
   std::vector<Eigen::VectorXd> cached_scores_;
   double final_target_ = 0.0;
   long step_ = 0;
+  long optimizer_steps_ = 0;  // on_after_optimizer_step calls since attach
+  long handled_step_ = -1;    // the last counted step on_step_begin() handled
+  StepForm form_ = StepForm::none;
+  std::vector<SkippedStep> skipped_;
 };
 
 }  // namespace mhaprune

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -46,11 +47,20 @@ struct BlockReport {
   std::vector<double> scores;     ///< one per head present before, in `head_ids` order
 };
 
+/// A pruning step that the training-loop hooks skipped (see `MhaPruner::on_step_begin()`), and why.
+struct SkippedStep {
+  long step = 0;       ///< the step, as the hooks counted it (optimizer steps since `attach`)
+  std::string reason;  ///< why, naming the criterion and what it lacked
+};
+
 /// The result of a pruning call; `to_json` (mhaprune/pruner/report_json.hpp) writes it in the stable
 /// format other tools read.
 struct PruneReport {
   std::vector<BlockReport> blocks;
   double target = 0.0;  ///< the cumulative target this call aimed at
+  /// The pruning steps the hooks skipped since `attach` (or the previous `finalize`), in order; empty
+  /// for `MhaPruner::prune`, which never skips.
+  std::vector<SkippedStep> skipped_steps;
 
   BlockCost total(bool after) const {
     BlockCost t;
@@ -64,6 +74,8 @@ struct PruneReport {
     }
     return t;
   }
+  /// How many pruning steps the hooks skipped (`skipped_steps.size()`).
+  std::size_t steps_skipped() const noexcept { return skipped_steps.size(); }
   Index heads_removed() const {
     Index n = 0;
     for (const auto& b : blocks) n += static_cast<Index>(b.removed.size());

@@ -31,11 +31,19 @@ inline void to_json(nlohmann::json& j, const BlockReport& b) {
                      {"parameters_after", b.after.parameters}};
 }
 
+inline void to_json(nlohmann::json& j, const SkippedStep& s) {
+  j = nlohmann::json{{"step", s.step}, {"reason", s.reason}};
+}
+
+/// Also `"steps_skipped"` (a count) and `"skipped_steps"` (`[{"step", "reason"}]`): the pruning steps
+/// the training-loop hooks skipped for want of evidence.
 inline void to_json(nlohmann::json& j, const PruneReport& r) {
   const BlockCost before = r.total(false), after = r.total(true);
   j = nlohmann::json{
       {"target", r.target},
       {"blocks", r.blocks},
+      {"steps_skipped", r.steps_skipped()},
+      {"skipped_steps", r.skipped_steps},
       {"totals",
        {{"heads_before", before.heads},
         {"heads_after", after.heads},
