@@ -13,6 +13,10 @@
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/pruner/config.hpp"
 
+namespace mhaprune::io {
+class GradientsFile;
+}  // namespace mhaprune::io
+
 namespace mhaprune::checkpoint {
 
 /// Where a long call is: `stage` "score" (reading and scoring blocks) or "write" (writing the
@@ -33,6 +37,10 @@ struct PruneOptions {
   /// O-input statistics keyed by P (the O weight's name minus ".weight"), for criteria that need
   /// activations (wanda_sp, fluctuation, obs) and for compensation. Must outlive the call.
   const std::map<std::string, ActivationStats>* stats = nullptr;
+  /// Gradient evidence for gradient, snip, snip_momentum, taylor and fisher (`io/gradients_file.hpp`;
+  /// scored as `score_with_gradients` does); checked against every block before any is read. Must
+  /// outlive the call. Checkpoints only (not read by the GGUF path).
+  const io::GradientsFile* gradients = nullptr;
   /// How kept heads make up for removed ones (method none by default).
   CompensationOptions compensation;
   /// Called after each block of each stage; may be empty.

@@ -10,6 +10,7 @@
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/checkpoint/block_assembly.hpp"
 #include "mhaprune/checkpoint/block_info.hpp"
+#include "mhaprune/checkpoint/gradient_evidence.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/prune_options.hpp"
 #include "mhaprune/compensation/detail/checked_stats.hpp"
@@ -46,9 +47,18 @@ Eigen::VectorXd score_block(AnyCriterion& criterion, const Block& block, const B
   const ActivationStats* stats = stats_for(info, options);
   Evidence evidence;
   if (stats) evidence.with_activations(*stats);
+  const GradientNeed need = gradient_need(criterion);
+  if (options.gradients && need != GradientNeed::none)
+    return score_with_gradients(criterion, block, *options.gradients, evidence);
   try {
     return score_heads(criterion, block, evidence);
   } catch (const evidence_error& e) {
+    if (need != GradientNeed::none) {
+      throw evidence_error(mhaprune::detail::message(
+          e.what(), "; ", criterion.name(),
+          " reads gradient evidence: give a gradients file (PruneOptions::gradients, the tool's --grads), "
+          "see io/gradients_file.hpp"));
+    }
     if (stats) throw;
     throw evidence_error(mhaprune::detail::message(e.what(), "; ", stats_hint(info, options)));
   }
@@ -72,11 +82,16 @@ void with_loaded_block(const Checkpoint& ckpt, const BlockInfo& info, F&& f) {
 /// criterion `criterion`. Scores are in current head order, which is ascending original id.
 /// With compensation requested, also checks each block's statistics (when given) against it, so
 /// that a bad statistics file fails before any output exists.
+/// With a gradients file, checks it against every block first (`check_gradients`) and scores the
+/// gradient criteria with it (`score_with_gradients`).
 /// @throws evidence_error naming the block and the expected statistics key when the criterion
-///         needs activations and none are given; compensation_error for unusable statistics;
+///         needs activations and none are given (or saying a gradients file is needed);
+///         corrupt_file_error for a gradients file that lacks a tensor or holds a bad one;
+///         compensation_error for unusable statistics;
 ///         whatever reading or the criterion throws.
 inline std::vector<Eigen::VectorXd> score_blocks(const Checkpoint& ckpt, AnyCriterion& criterion,
                                                  const PruneOptions& options) {
+  if (options.gradients) check_gradients(ckpt, criterion, *options.gradients);
   std::vector<Eigen::VectorXd> scores;
   const auto& blocks = ckpt.blocks();
   for (const BlockInfo& info : blocks) {
