@@ -14,22 +14,29 @@
 // PyTorch [out, in] indices, with h the head that owns it (r / d for Q/K/V, c / d for O):
 //   G = sign * table[t][b][h] * role[R] * (1 + ((r + c) % 2) / 2),
 //   sign = -1 when (r + 2c + t) % 3 == 0, else +1;  role = {Q: 1, K: 0.5, V: 0.25, O: 2}.
+// The weights start at ((7r + 3c + 5b + 2R) % 17 - 8) / 16 + 1/32 (never zero) and the "optimizer"
+// subtracts G / 16 from every weight, masked or not, before on_after_optimizer_step masks again.
 // Every value is a small dyadic rational, so the head means are exact in double on both sides and
 // ties are real ties.
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <iostream>
-#include <mhaprune/mhaprune.hpp>
+#include <memory>
+#include <mhaprune/criteria/gradient.hpp>
+#include <mhaprune/layouts/separate_qkv.hpp>
+#include <mhaprune/pruner/mha_pruner.hpp>
+#include <mhaprune/pruner/report_json.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "support/pruner_model.hpp"
+// Only the headers it uses (not mhaprune.hpp): this program is compiled with every test build.
 
 namespace {
 
@@ -70,21 +77,46 @@ json matrix_json(const Matrix& m) {
   return rows;
 }
 
-template <typename M>
-void optimizer_step(M& w, const Matrix& g) {
-  for (Index r = 0; r < w.rows(); ++r)
-    for (Index c = 0; c < w.cols(); ++c) w(r, c) -= kLearningRate * g(r, c);
-}
+/// Q, K, V, O of one block, PyTorch [out, in].
+using Weights = std::array<Matrix, 4>;
+
+/// The blocks over weights the program owns (heap-held, so the blocks' views stay valid).
+struct Model {
+  std::vector<std::unique_ptr<Weights>> weights;
+  std::vector<mhaprune::AttentionBlock<double>> blocks;
+
+  explicit Model(std::size_t n) {
+    const Index W = kHeads * kDim;
+    for (std::size_t b = 0; b < n; ++b) {
+      auto w = std::make_unique<Weights>();
+      for (int role = 0; role < 4; ++role) {
+        Matrix& m = (*w)[static_cast<std::size_t>(role)];
+        m.resize(role == 3 ? kModel : W, role == 3 ? W : kModel);
+        for (Index r = 0; r < m.rows(); ++r)
+          for (Index c = 0; c < m.cols(); ++c)
+            m(r, c) =
+                static_cast<double>((7 * r + 3 * c + 5 * static_cast<Index>(b) + 2 * role) % 17 - 8) / 16.0 +
+                1.0 / 32.0;
+      }
+      weights.push_back(std::move(w));
+    }
+    namespace ml = mhaprune::layout;
+    for (std::size_t b = 0; b < n; ++b) {
+      Weights& w = *weights[b];
+      blocks.emplace_back("layers." + std::to_string(b), mhaprune::HeadLayout::mha(kHeads, kDim, kModel));
+      blocks.back().add(ml::query(w[0])).add(ml::key(w[1])).add(ml::value(w[2])).add(ml::output(w[3]));
+    }
+  }
+};
 
 /// Max |w| over each head's Q, K, V rows and O columns.
-json head_absmax(const pruner_test::Tensors<double>& t) {
+json head_absmax(const Weights& w) {
   json out = json::array();
   for (Index h = 0; h < kHeads; ++h) {
     double m = 0.0;
-    m = std::max(m, t.q.middleRows(h * kDim, kDim).cwiseAbs().maxCoeff());
-    m = std::max(m, t.k.middleRows(h * kDim, kDim).cwiseAbs().maxCoeff());
-    m = std::max(m, t.v.middleRows(h * kDim, kDim).cwiseAbs().maxCoeff());
-    m = std::max(m, t.o.middleCols(h * kDim, kDim).cwiseAbs().maxCoeff());
+    for (int role = 0; role < 3; ++role)
+      m = std::max(m, w[static_cast<std::size_t>(role)].middleRows(h * kDim, kDim).cwiseAbs().maxCoeff());
+    m = std::max(m, w[3].middleCols(h * kDim, kDim).cwiseAbs().maxCoeff());
     out.push_back(m);
   }
   return out;
@@ -96,8 +128,7 @@ template <typename Schedule>
 json run(const std::string& name, Schedule schedule, json schedule_json, double final_target, int epochs,
          long steps_per_epoch, const Table& table) {
   const std::size_t blocks = table.front().size();
-  pruner_test::Model<double> model(
-      pruner_test::uniform_specs(blocks, mhaprune::HeadLayout::mha(kHeads, kDim, kModel)), 2026);
+  Model model(blocks);
   mhaprune::MhaPruner<mhaprune::Gradient, mhaprune::GlobalSelection, Schedule, double> p(
       mhaprune::Gradient{}, mhaprune::GlobalSelection{}, schedule, mhaprune::SelectionOptions{});
   p.attach(model.blocks, final_target);
@@ -150,16 +181,12 @@ json run(const std::string& name, Schedule schedule, json schedule_json, double 
       }
       s["gradients"] = std::move(grads_json);
       p.on_before_optimizer_step(evidence);
-      for (std::size_t b = 0; b < blocks; ++b) {
-        pruner_test::Tensors<double>& w = model.tensors(b);
-        optimizer_step(w.q, grads[b][0]);
-        optimizer_step(w.k, grads[b][1]);
-        optimizer_step(w.v, grads[b][2]);
-        optimizer_step(w.o, grads[b][3]);
-      }
+      for (std::size_t b = 0; b < blocks; ++b)
+        for (std::size_t role = 0; role < 4; ++role)
+          (*model.weights[b])[role] -= kLearningRate * grads[b][role];
       p.on_after_optimizer_step();
       json absmax = json::array();
-      for (std::size_t b = 0; b < blocks; ++b) absmax.push_back(head_absmax(model.tensors(b)));
+      for (std::size_t b = 0; b < blocks; ++b) absmax.push_back(head_absmax(*model.weights[b]));
       s["head_absmax_after"] = std::move(absmax);
       steps.push_back(std::move(s));
     }
