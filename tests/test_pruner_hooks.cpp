@@ -197,6 +197,7 @@ void run_training_loop(Criterion criterion) {
     }
     p.on_after_optimizer_step();
     CHECK(p.step() == step + 1);
+    CHECK(p.optimizer_steps() == step + 1);  // the pruner's own count agrees with the loop's here
     for (std::size_t b = 0; b < 3; ++b)
       for (Index h = 0; h < 4; ++h)
         if (!expected[b].keeps(h)) {
@@ -483,6 +484,10 @@ TEST_CASE("MhaPruner hooks: a criterion that needs evidence cannot prune before 
   CHECK(snapshot(model) == before);
   CHECK(p.masks()[0].removed_count() == 0);
   CHECK(p.masks()[1].removed_count() == 0);
+  // The explicit form throws rather than skipping, so nothing is recorded as skipped (the counted form,
+  // on_step_begin(), skips and records instead: test_pruner_inc_loop.cpp).
+  CHECK(p.skipped_steps().empty());
+  CHECK(p.finalize().steps_skipped() == 0);
 }
 
 TEST_CASE("MhaPruner hooks: without attach they do nothing; a bad attach keeps nothing", "[pruner][hooks]") {

@@ -46,6 +46,8 @@ struct ScoreArgs {
   std::string json;     ///< as InspectArgs::json
   bool quiet = false;
   ConfigArgs config;
+  /// Gradients file for the gradient criteria (checkpoints).
+  std::string grads;
 };
 
 /// Options of `prune`.
@@ -57,6 +59,8 @@ struct PruneArgs {
   std::string requantize;            ///< "" or a ggml type name (GGUF models)
   bool force = false, quiet = false, no_sync = false;
   ConfigArgs config;
+  /// Gradients file for the gradient criteria (checkpoints).
+  std::string grads;
   const CLI::Option* sparsity_option = nullptr;
   const CLI::Option* heads_option = nullptr;
 };
@@ -213,6 +217,10 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
   detail::add_criterion_options(*score, cl.score.config);
   score->add_option("--stats", cl.score.stats, "Calibration statistics (safetensors) for activation criteria")
       ->option_text("FILE");
+  score
+      ->add_option("--grads", cl.score.grads,
+                   "Gradients file (safetensors) for gradient, snip, snip_momentum, taylor and fisher")
+      ->option_text("FILE");
   score->add_option("--json", cl.score.json, "Write the report JSON (to FILE, or stdout if none)")
       ->expected(0, 1)
       ->default_str("-")
@@ -253,6 +261,10 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
       ->add_option("--stats", p.stats,
                    "Calibration statistics (safetensors) for activation criteria and "
                    "compensation")
+      ->option_text("FILE");
+  prune
+      ->add_option("--grads", p.grads,
+                   "Gradients file (safetensors) for gradient, snip, snip_momentum, taylor and fisher")
       ->option_text("FILE");
   prune
       ->add_option("--compensate", p.compensate,

@@ -81,6 +81,7 @@ inline int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
   summary.explicit_heads = have_heads;
   if (is_gguf(a.model)) {
     if (!a.preset.empty()) throw usage_error("--preset applies to safetensors checkpoints, not GGUF models");
+    if (!a.grads.empty()) throw usage_error("--grads applies to safetensors checkpoints, not GGUF models");
     std::optional<mhaprune::io::Imatrix> matrix;
     load_gguf_stats(a.stats, a.imatrix, in, matrix);
     if (!a.imatrix_out.empty() && !matrix) throw usage_error("--imatrix-out needs --imatrix");
@@ -113,6 +114,8 @@ inline int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
     if (!a.imatrix.empty() || !a.imatrix_out.empty() || !a.requantize.empty())
       throw usage_error("--imatrix, --imatrix-out and --requantize apply to GGUF models");
     load_stats(a.stats, in);
+    load_grads(a.grads, in);
+    if (in.grads) o.gradients = &*in.grads;
     if (in.have_stats) o.stats = &in.stats;
     const ckpt::Checkpoint ck = open_model(a.model, a.preset);
     check_output_directory(a.output, ck, a.force);

@@ -35,6 +35,7 @@ inline int run_score(const ScoreArgs& a, ProgressPrinter& progress) {
   std::string model_path, architecture;
   if (is_gguf(a.model)) {
     if (!a.preset.empty()) throw usage_error("--preset applies to safetensors checkpoints, not GGUF models");
+    if (!a.grads.empty()) throw usage_error("--grads applies to safetensors checkpoints, not GGUF models");
     std::optional<mhaprune::io::Imatrix> matrix;
     load_gguf_stats(a.stats, a.imatrix, in, matrix);
     const ckpt::GgufModel m = ckpt::GgufModel::open(a.model);
@@ -48,6 +49,8 @@ inline int run_score(const ScoreArgs& a, ProgressPrinter& progress) {
     if (!a.imatrix.empty())
       throw usage_error("--imatrix applies to GGUF models; use --stats for checkpoints");
     load_stats(a.stats, in);
+    load_grads(a.grads, in);
+    if (in.grads) o.gradients = &*in.grads;
     const ckpt::Checkpoint ck = open_model(a.model, a.preset);
     check_side_output("--json", a.json, input_of(ck), true);
     check_side_output("--heatmap", a.heatmap, input_of(ck), true);

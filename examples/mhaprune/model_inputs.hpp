@@ -15,6 +15,7 @@
 #include "exit_codes.hpp"
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/checkpoint/checkpoint.hpp"
+#include "mhaprune/io/gradients_file.hpp"
 #include "mhaprune/io/imatrix.hpp"
 #include "mhaprune/io/stats_file.hpp"
 
@@ -44,7 +45,15 @@ inline mhaprune::checkpoint::Checkpoint open_model(const std::string& model, con
 struct Inputs {
   std::map<std::string, mhaprune::ActivationStats> stats;
   bool have_stats = false;
+  /// --grads, when given (read per block while scoring).
+  std::optional<mhaprune::io::GradientsFile> grads;
 };
+
+/// Opens --grads (a gradients file, `mhaprune::io::GradientsFile`: its header and counts are
+/// checked now, its values while scoring); nothing for "".
+inline void load_grads(const std::string& path, Inputs& in) {
+  if (!path.empty()) in.grads.emplace(path);
+}
 
 /// Reads --stats (a statistics file, `mhaprune::io::read_stats_file`) into `in`; nothing for "".
 inline void load_stats(const std::string& path, Inputs& in) {

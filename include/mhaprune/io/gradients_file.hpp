@@ -29,12 +29,13 @@
 /// `model.layers.0.self_attn.q_proj.weight`, or a fused `qkv_proj.weight` / GPT-2 `c_attn.weight`),
 /// shaped exactly like `T` in the checkpoint (a `Conv1D` weight's gradient is `[in, out]` like it):
 ///
-/// | tensor                   | shape      | content                                           | read by |
-/// |--------------------------|------------|---------------------------------------------------|-----------------|
-/// | `T.grad.sum`             | like `T`   | Σ_t ∂L_t/∂T over n steps (what `.grad` holds after n backward
-/// passes without zeroing) | gradient, snip | | `T.grad.count`           | `[1]`      | n |                 |
-/// | `T.snip_momentum.score`  | like `T`   | S after n optimizer steps of S ← α·S + β·|W_t ⊙ G_t| (S = 0
-/// before), >= 0 | snip_momentum | | `T.snip_momentum.count`  | `[1]`      | n |                 |
+/// | tensor                  | shape    | content                                         | read by       |
+/// |-------------------------|----------|-------------------------------------------------|---------------|
+/// | `T.grad.sum`            | like `T` | G = Σ_t ∂L_t/∂T over n steps (`.grad` after n   | gradient,     |
+/// |                         |          | backward passes without zeroing)                | snip          |
+/// | `T.grad.count`          | `[1]`    | n                                               |               |
+/// | `T.snip_momentum.score` | like `T` | S after n steps of S ← α·S + β·|W_t ⊙ G_t|, >= 0 | snip_momentum |
+/// | `T.snip_momentum.count` | `[1]`    | n                                               |               |
 ///
 /// For every block `B` (its name as `mhaprune inspect` prints it, e.g. `model.layers.0.self_attn`,
 /// `bert.encoder.layer.0.attention`) with H current query heads, g_b,h = ∂L_b/∂ξ_h the gradient of
