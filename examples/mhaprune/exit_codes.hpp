@@ -20,6 +20,10 @@ enum ExitCode : int {
   exit_usage = 2,       ///< bad options or option values; nothing was read or written
   exit_bad_input = 3,   ///< the model, its config, a preset or the stats file cannot be used
   exit_constraint = 4,  ///< the pruning constraints cannot all be met
+  /// `slim` only: the model has no head that can be removed (none zeroed, or none that the grouped-query
+  /// and one-head-per-layer rules let go); what was found is printed, nothing was written. Not 0, so
+  /// that a script does not go on to use an output that does not exist.
+  exit_nothing_to_do = 5,
 };
 
 /// A mistake on the command line that CLI11 cannot see (a bad --heads spec, a side output that would
