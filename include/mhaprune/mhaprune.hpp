@@ -40,4 +40,5 @@
 #include "mhaprune/selection/local_selection.hpp"
 #include "mhaprune/selection/normalization.hpp"
 #include "mhaprune/selection/removal_ladder.hpp"
+#include "mhaprune/selection/zeroed_heads.hpp"
 #include "mhaprune/version.hpp"
