@@ -29,6 +29,7 @@
 #include <iostream>
 #include <memory>
 #include <mhaprune/criteria/gradient.hpp>
+#include <mhaprune/criteria/snip_momentum.hpp>
 #include <mhaprune/layouts/separate_qkv.hpp>
 #include <mhaprune/pruner/mha_pruner.hpp>
 #include <mhaprune/pruner/report_json.hpp>
@@ -123,14 +124,16 @@ json head_absmax(const Weights& w) {
 }
 
 /// The INC configuration the scenario stands for, written out here (not taken from config.hpp):
-/// criterion "gradient", pruning_scope "global", criterion_reduce_type "mean", pattern "head".
-template <typename Schedule>
-json run(const std::string& name, Schedule schedule, json schedule_json, double final_target, int epochs,
-         long steps_per_epoch, const Table& table) {
+/// criterion "gradient" or "snip_momentum" (alpha 0.9, beta 1), pruning_scope "global",
+/// criterion_reduce_type "mean", pattern "head"; ours: the same criterion with its defaults (mean,
+/// equal role weights), GlobalSelection with default options (min_heads 1).
+template <typename Criterion, typename Schedule>
+json run(const std::string& name, const char* criterion, Schedule schedule, json schedule_json,
+         double final_target, int epochs, long steps_per_epoch, const Table& table) {
   const std::size_t blocks = table.front().size();
   Model model(blocks);
-  mhaprune::MhaPruner<mhaprune::Gradient, mhaprune::GlobalSelection, Schedule, double> p(
-      mhaprune::Gradient{}, mhaprune::GlobalSelection{}, schedule, mhaprune::SelectionOptions{});
+  mhaprune::MhaPruner<Criterion, mhaprune::GlobalSelection, Schedule, double> p(
+      Criterion{}, mhaprune::GlobalSelection{}, schedule, mhaprune::SelectionOptions{});
   p.attach(model.blocks, final_target);
 
   json steps = json::array();
@@ -193,6 +196,7 @@ json run(const std::string& name, Schedule schedule, json schedule_json, double 
   }
   json out;
   out["name"] = name;
+  out["criterion"] = criterion;
   out["heads"] = kHeads;
   out["head_dim"] = kDim;
   out["model_dim"] = kModel;
@@ -240,20 +244,28 @@ int main(int argc, char** argv) {
       t[7] = {{8, 20, 1, 7}, {3, 4, 9, 2}};  // step 8: (0,1) is now strong
       json sched = {{"kind", "iterative"},    {"start_step", 0},   {"end_step", 8},
                     {"pruning_frequency", 2}, {"decay", "linear"}, {"initial", 0.0}};
-      doc["scenarios"].push_back(run("iterative_gradient_global",
-                                     mhaprune::IterativeSchedule(0, 8, 2, mhaprune::Decay::linear), sched,
-                                     0.5, 2, 5, t));
+      doc["scenarios"].push_back(run<mhaprune::Gradient>(
+          "iterative_gradient_global", "gradient",
+          mhaprune::IterativeSchedule(0, 8, 2, mhaprune::Decay::linear), sched, 0.5, 2, 5, t));
     }
     // 2. One-shot at step 1 to 0.5 of 8: the four weakest heads are all of block 1.
     {
       Table t = table_of(3, 2);
       t[0] = {{5, 6, 7, 8}, {1, 2, 3, 4}};
       json sched = {{"kind", "oneshot"}, {"start_step", 1}, {"end_step", 1}, {"pruning_frequency", 1}};
-      doc["scenarios"].push_back(
-          run("oneshot_gradient_global", mhaprune::OneshotSchedule(1), sched, 0.5, 1, 3, t));
+      doc["scenarios"].push_back(run<mhaprune::Gradient>("oneshot_gradient_global", "gradient",
+                                                         mhaprune::OneshotSchedule(1), sched, 0.5, 1, 3, t));
+    }
+    // 3. snip_momentum, one-shot at step 0, before any backward pass, to 0.5 of 8 (INC's running
+    //    scores start at zero; ours have none yet).
+    {
+      const Table t = table_of(3, 2);
+      json sched = {{"kind", "oneshot"}, {"start_step", 0}, {"end_step", 0}, {"pruning_frequency", 1}};
+      doc["scenarios"].push_back(run<mhaprune::SnipMomentum>(
+          "oneshot_snip_momentum_step0", "snip_momentum", mhaprune::OneshotSchedule(0), sched, 0.5, 1, 3, t));
     }
 
-    // 3. The schedule targets alone, every decay, pruning steps 0, 2, ..., 8 to 0.7.
+    // 4. The schedule targets alone, every decay, pruning steps 0, 2, ..., 8 to 0.7.
     json targets = json::array();
     for (mhaprune::Decay d :
          {mhaprune::Decay::linear, mhaprune::Decay::cube, mhaprune::Decay::cos, mhaprune::Decay::exp}) {

@@ -5,8 +5,9 @@
 usage: inc_replay.py <replay.json>   (written by tests/inc_parity/replay.cpp)
 
 This file replays the reference pruner (INC's PythonMultiheadAttentionPruner, pruning_scope "global",
-criterion "gradient", criterion_reduce_type "mean") in numpy, written from its rules as the reference
-notes state them (shared/reference/inc-mha-pruner.md) and shares no code with mhaprune:
+criterion "gradient" or "snip_momentum", criterion_reduce_type "mean") in numpy, written from its rules
+as the reference notes state them (shared/reference/inc-mha-pruner.md) and shares no code with
+mhaprune:
   - it counts its own steps: on_step_begin ignores its argument and acts once per counted step;
     on_after_optimizer_step re-applies the masks and counts the step;
   - pruning steps start, start + f, ..., end; pruning step i of n = (end - start + f) // f - 1 gets
@@ -15,12 +16,13 @@ notes state them (shared/reference/inc-mha-pruner.md) and shares no code with mh
   - a pruning step where the criterion holds no scores yet (a gradient criterion before the first
     on_before_optimizer_step) is skipped; one where the current sparsity exceeds the final target is
     skipped too;
-  - scores: |G| per element, each head's Q/K/V rows and O columns reduced by the mean, head score =
-    (q + k + v + o) / 4; global scope: k = int(target * all heads), threshold = the k-th smallest head
+  - scores: |G| per element (gradient) or S <- 0.9 S + |W * G| at every optimizer step, S starting at
+    zero (snip_momentum); each head's Q/K/V rows and O columns reduced by the mean, head score =
+    (q + k + v + o) / 4; masking zeroes the masked heads' Q/K/V rows and O columns; global scope: k = int(target * all heads), threshold = the k-th smallest head
     score, every head with score <= threshold masked; masks are recomputed from the scores alone at
     every pruning step (a masked head can come back).
-It regenerates the gradient stream from the definition in replay.cpp and checks the JSON's copy, runs
-the same loop (epochs with a per-epoch step), and compares, at every step: pruning steps, targets,
+It regenerates the gradient stream from the definition in replay.cpp and checks the JSON's copy, keeps
+its own weights (the same start, the same optimizer, its own masks), runs the same loop (epochs with a per-epoch step), and compares, at every step: pruning steps, targets,
 the head scores used, skipped steps, and the masks. Where the masks differ, the difference must be
 one of the three by-design ones, each asserted from its definition, and the expected verdict of each
 step (EXPECTED) must be what is found:
@@ -29,6 +31,9 @@ step (EXPECTED) must be what is found:
                  heads that stay masked count toward k, so INC masks fresh weakest ones in their place
   emptied_block  INC masks every head of a block; mhaprune keeps min_heads (1), its strongest, and
                  takes the next weakest head elsewhere
+  zero_scores    snip_momentum before the first backward pass: INC's running scores are all zero, not
+                 missing, so it does not skip: every head ties at threshold 0 and all are masked;
+                 mhaprune has no scores yet, skips the step and records it
 It also checks that mhaprune's masked heads hold zero weights after every step and that the final
 report removes exactly the masked heads and records the skipped steps.
 """
@@ -46,7 +51,11 @@ MAX_SPARSITY_RATIO_PER_OP = 0.98  # INC's default
 EXPECTED = {
     "iterative_gradient_global": {0: "skipped", 2: "same", 4: "same", 6: "tie", 8: "comeback"},
     "oneshot_gradient_global": {1: "emptied_block"},
+    "oneshot_snip_momentum_step0": {0: "zero_scores"},
 }
+# How many steps, from the first, the two models keep the same masks and so the same weights (until the
+# first difference: the tie at step 6, the emptied block at step 1, the zero scores at step 0).
+SAME_WEIGHT_STEPS = {"iterative_gradient_global": 6, "oneshot_gradient_global": 1, "oneshot_snip_momentum_step0": 0}
 
 
 def fail(msg):
@@ -89,9 +98,22 @@ def decayed(decay, s0, s, i, n):
     raise ValueError(decay)
 
 
+def initial_weights(b, H, d, D):
+    """The replay's starting weights: ((7r + 3c + 5b + 2R) % 17 - 8) / 16 + 1/32, R = 0..3 for Q, K, V, O."""
+    out = {}
+    for role, name in enumerate(ROLE):
+        rows, cols = (D, H * d) if name == "output.weight" else (H * d, D)
+        r = np.arange(rows)[:, None]
+        c = np.arange(cols)[None, :]
+        out[name] = ((7 * r + 3 * c + 5 * b + 2 * role) % 17 - 8) / 16.0 + 1.0 / 32.0
+    return out
+
+
 class IncMhaPruner:
-    def __init__(self, blocks, H, d, D, schedule, final_target):
+    def __init__(self, blocks, H, d, D, schedule, final_target, criterion="gradient", weights=None):
         self.blocks, self.H, self.d, self.D = blocks, H, d, D
+        self.criterion = criterion
+        self.weights = weights  # block -> tensor name -> array, the model INC masks
         self.start = schedule["start_step"]
         self.end = schedule["end_step"]
         self.freq = schedule["pruning_frequency"]
@@ -104,7 +126,9 @@ class IncMhaPruner:
             self.total, self.completed = 1, 1
         self.global_step = 0
         self.handled = -1
-        self.criterion_scores = {}  # tensor key -> |G| of the last on_before_optimizer_step
+        self.criterion_scores = {}  # tensor key -> element scores
+        if criterion == "snip_momentum":  # INC's running scores start at zero, for every tensor
+            self.criterion_scores = {(b, n): np.zeros_like(weights[b][n]) for b in blocks for n in ROLE}
         self.masks = {b: np.ones(H, dtype=bool) for b in blocks}  # True = keep
         self.current_sparsity = 0.0
         self.record = None
@@ -160,14 +184,29 @@ class IncMhaPruner:
         threshold = np.sort(flat)[k - 1]
         self.record["threshold"] = threshold
         self.masks = {b: scores[b] > threshold for b in self.blocks}
+        self.mask_weights()
         self.current_sparsity = sum(int((~m).sum()) for m in self.masks.values()) / flat.size
+
+    def mask_weights(self):
+        if self.weights is None:
+            return
+        for b in self.blocks:
+            rows = np.repeat(self.masks[b], self.d).astype(np.float64)
+            for name in ("query.weight", "key.weight", "value.weight"):
+                self.weights[b][name] *= rows[:, None]
+            self.weights[b]["output.weight"] *= rows[None, :]
 
     def on_before_optimizer_step(self, grads):
         for b in self.blocks:
             for name in ROLE:
-                self.criterion_scores[(b, name)] = np.abs(grads[b][name])
+                if self.criterion == "snip_momentum":
+                    s = self.criterion_scores[(b, name)]
+                    self.criterion_scores[(b, name)] = 0.9 * s + 1.0 * np.abs(self.weights[b][name] * grads[b][name])
+                else:
+                    self.criterion_scores[(b, name)] = np.abs(grads[b][name])
 
     def on_after_optimizer_step(self):
+        self.mask_weights()
         self.global_step += 1
 
 
@@ -237,8 +276,12 @@ def replay(sc):
     name, H, d, D = sc["name"], sc["heads"], sc["head_dim"], sc["model_dim"]
     blocks = sc["blocks"]
     table = sc["gradient_table"]
-    inc = IncMhaPruner(blocks, H, d, D, sc["schedule"], sc["final_target"])
+    weights = {b: initial_weights(i, H, d, D) for i, b in enumerate(blocks)}
+    inc = IncMhaPruner(blocks, H, d, D, sc["schedule"], sc["final_target"], sc["criterion"], weights)
     expected = EXPECTED[name]
+    ours_skips = []
+    same_so_far = True
+    weight_steps = 0
     verdicts = {}
     ours_prev = set()
     inc_prev = set()
@@ -263,18 +306,32 @@ def replay(sc):
             check("target" in rec, f"{where}: INC stopped for sparsity above the target")
             check(abs(s["target"] - rec["target"]) < 1e-12, f"{where}: target {s['target']} vs INC {rec['target']}")
             skipped = bool(rec.get("skipped"))
-            check(s["skipped"] == skipped, f"{where}: skipped {s['skipped']} vs INC {skipped}")
+            if s["skipped"]:
+                ours_skips.append(t)
+                check(all(v is None for v in s["scores_used"]), f"{where}: scores before any evidence")
             if skipped:
                 inc_skips.append(t)
-                check(all(v is None for v in s["scores_used"]), f"{where}: scores before any evidence")
+            if s["skipped"] and not skipped:
+                # zero_scores: INC's snip_momentum scores exist but are all zero before any backward
+                # pass: every head ties at threshold 0 and every head, every block, is masked.
+                check(sc["criterion"] == "snip_momentum", f"{where}: only snip_momentum starts from zeros")
+                check(all(not v.any() for v in rec["scores"].values()), f"{where}: INC's scores are not all zero")
+                check(rec["k"] > 0 and rec["threshold"] == 0.0, f"{where}: k {rec['k']}")
+                check(len(masked_set(inc.masks, blocks)) == H * len(blocks), f"{where}: INC did not mask every head")
+                check(ours_set == ours_prev == set(), f"{where}: mhaprune masked {ours_set} on a skipped step")
+                verdicts[t] = "zero_scores"
             else:
+                check(s["skipped"] == skipped, f"{where}: skipped {s['skipped']} vs INC {skipped}")
+            if not skipped and not s["skipped"]:
+                check(all(v is not None for v in s["scores_used"]), f"{where}: mhaprune pruned without scores")
                 for i, b in enumerate(blocks):
                     ours = np.asarray(s["scores_used"][i])
                     check(np.allclose(ours, rec["scores"][b], rtol=1e-12, atol=0),
                           f"{where}: scores of {b} {ours} vs INC {rec['scores'][b]}")
                 # mhaprune's count is INC's k: floor(target * heads) either way here.
                 check(len(ours_set) == rec["k"], f"{where}: mhaprune masks {len(ours_set)}, INC's k is {rec['k']}")
-            verdicts[t] = classify(name, t, inc, ours_prev, ours_now_masks, blocks, H)
+            if t not in verdicts:
+                verdicts[t] = classify(name, t, inc, ours_prev, ours_now_masks, blocks, H)
             want = expected.get(t)
             check(verdicts[t] == want, f"{where}: verdict {verdicts[t]}, expected {want}")
         else:
@@ -284,7 +341,23 @@ def replay(sc):
         check(ours_prev <= ours_set, f"{where}: a mhaprune mask came back")
 
         inc.on_before_optimizer_step(grads)
+        for b in blocks:  # INC's optimizer step on its own weights
+            for n in ROLE:
+                weights[b][n] -= sc["learning_rate"] * grads[b][n]
         inc.on_after_optimizer_step()
+        # While both have masked the same heads so far, both models hold the same weights, exactly
+        # (dyadic values): mhaprune's masking and INC's zero the same rows and columns.
+        same_so_far = same_so_far and ours_set == masked_set(inc.masks, blocks)
+        if same_so_far:
+            for i, b in enumerate(blocks):
+                w = weights[b]
+                inc_max = [
+                    max(np.abs(w[n][h * d : (h + 1) * d, :]).max() for n in ("query.weight", "key.weight", "value.weight"))
+                    for h in range(H)
+                ]
+                inc_max = [max(m, np.abs(w["output.weight"][:, h * d : (h + 1) * d]).max()) for h, m in enumerate(inc_max)]
+                check(s["head_absmax_after"][i] == inc_max, f"{where}: {b} weights {s['head_absmax_after'][i]} vs INC {inc_max}")
+            weight_steps += 1
         # mhaprune's masked heads are zero after the optimizer step; the others are not.
         for i, b in enumerate(blocks):
             for h in range(H):
@@ -294,12 +367,16 @@ def replay(sc):
         inc_prev = masked_set(inc.masks, blocks)
         print(f"  {name} step {t:2d}: {verdicts.get(t, '-'):13s} mhaprune {sorted(ours_set)}  INC {sorted(inc_prev)}")
 
+    print(f"  {name}: the two models' weights are identical for the first {weight_steps} steps (same masks)")
+    check(weight_steps == SAME_WEIGHT_STEPS[name], f"{name}: {weight_steps} steps with the same weights")
     check(set(verdicts) == set(expected), f"{name}: pruning steps {sorted(verdicts)} vs expected {sorted(expected)}")
     report = sc["report"]
-    check(report["steps_skipped"] == len(inc_skips), f"{name}: {report['steps_skipped']} skipped vs INC {inc_skips}")
-    check([x["step"] for x in report["skipped_steps"]] == inc_skips, f"{name}: skipped steps")
+    # mhaprune skips where INC skips, and where INC's zero scores mask everything (zero_scores).
+    check(set(inc_skips) <= set(ours_skips), f"{name}: INC skipped {inc_skips}, mhaprune {ours_skips}")
+    check(report["steps_skipped"] == len(ours_skips), f"{name}: report {report['steps_skipped']} vs {ours_skips}")
+    check([x["step"] for x in report["skipped_steps"]] == ours_skips, f"{name}: skipped steps")
     for x in report["skipped_steps"]:
-        check("gradient" in x["reason"] and "skipped" in x["reason"], f"{name}: skip reason {x['reason']!r}")
+        check(sc["criterion"] in x["reason"] and "skipped" in x["reason"], f"{name}: skip reason {x['reason']!r}")
     for i, b in enumerate(blocks):
         removed = sorted(h for (c, h) in ours_prev if c == b)
         check(report["blocks"][i]["removed"] == removed, f"{name}: {b} removed {report['blocks'][i]['removed']}")
@@ -334,7 +411,7 @@ def main():
     for sc in doc["scenarios"]:
         found |= set(replay(sc).values())
     # Every agreement and every by-design difference was seen at least once.
-    check(found == {"skipped", "same", "tie", "comeback", "emptied_block"}, f"verdicts seen: {sorted(found)}")
+    check(found == {"skipped", "same", "tie", "comeback", "emptied_block", "zero_scores"}, f"verdicts: {sorted(found)}")
     check_targets(doc["targets"])
     print("inc_replay: mhaprune agrees with INC's MHA pruner step by step except where designed to differ")
 
