@@ -214,6 +214,24 @@ json run(const std::string& name, const char* criterion, Schedule schedule, json
   return out;
 }
 
+/// How many heads GlobalSelection (default options) removes from ten fresh 4-head blocks at `target`.
+Index removed_of_40(double target) {
+  std::vector<mhaprune::BlockScores> blocks;
+  for (Index b = 0; b < 10; ++b) {
+    mhaprune::BlockScores s;
+    s.name = "b" + std::to_string(b);
+    s.heads = s.kv_heads = s.original_heads = s.original_kv_heads = 4;
+    s.head_ids = {0, 1, 2, 3};
+    s.scores = Eigen::Vector4d(1.0 + static_cast<double>(b), 11.0 + static_cast<double>(b),
+                               21.0 + static_cast<double>(b), 31.0 + static_cast<double>(b));
+    blocks.push_back(std::move(s));
+  }
+  Index n = 0;
+  for (const auto& chosen : mhaprune::GlobalSelection{}.select(blocks, target, mhaprune::SelectionOptions{}))
+    n += static_cast<Index>(chosen.size());
+  return n;
+}
+
 /// Fills the steps a scenario does not care about with a fixed, untied pattern.
 Table table_of(long steps, std::size_t blocks) {
   Table t(static_cast<std::size_t>(steps), std::vector<std::vector<double>>(blocks, std::vector<double>(4)));
@@ -265,7 +283,8 @@ int main(int argc, char** argv) {
           "oneshot_snip_momentum_step0", "snip_momentum", mhaprune::OneshotSchedule(0), sched, 0.5, 1, 3, t));
     }
 
-    // 4. The schedule targets alone, every decay, pruning steps 0, 2, ..., 8 to 0.7.
+    // 4. The schedule targets alone, every decay, pruning steps 0, 2, ..., 8 to 0.7, and how many of
+    //    40 heads (ten fresh 4-head blocks, distinct scores) GlobalSelection removes at each target.
     json targets = json::array();
     for (mhaprune::Decay d :
          {mhaprune::Decay::linear, mhaprune::Decay::cube, mhaprune::Decay::cos, mhaprune::Decay::exp}) {
@@ -277,7 +296,10 @@ int main(int argc, char** argv) {
                   {"final_target", 0.7}};
       json at = json::array();
       for (long step = 0; step <= 8; ++step)
-        if (s.is_pruning_step(step)) at.push_back({{"step", step}, {"target", s.target_at(step, 0.7)}});
+        if (s.is_pruning_step(step)) {
+          const double target = s.target_at(step, 0.7);
+          at.push_back({{"step", step}, {"target", target}, {"removed_of_40", removed_of_40(target)}});
+        }
       row["targets"] = std::move(at);
       targets.push_back(std::move(row));
     }

@@ -31,6 +31,8 @@ step (EXPECTED) must be what is found:
                  heads that stay masked count toward k, so INC masks fresh weakest ones in their place
   emptied_block  INC masks every head of a block; mhaprune keeps min_heads (1), its strongest, and
                  takes the next weakest head elsewhere
+  rounding       (targets only) INC's k = int(target * heads) loses a head when the float product lands
+                 a hair below an integer (0.525 * 40 = 20.999999999999996): mhaprune counts 21
   zero_scores    snip_momentum before the first backward pass: INC's running scores are all zero, not
                  missing, so it does not skip: every head ties at threshold 0 and all are masked;
                  mhaprune has no scores yet, skips the step and records it
@@ -53,6 +55,8 @@ EXPECTED = {
     "oneshot_gradient_global": {1: "emptied_block"},
     "oneshot_snip_momentum_step0": {0: "zero_scores"},
 }
+# Where INC's int(target * 40) is one head short of the target's count (the product a hair below it).
+ROUNDING = {("linear", 6), ("cos", 8)}
 # How many steps, from the first, the two models keep the same masks and so the same weights (until the
 # first difference: the tie at step 6, the emptied block at step 1, the zero scores at step 0).
 SAME_WEIGHT_STEPS = {"iterative_gradient_global": 6, "oneshot_gradient_global": 1, "oneshot_snip_momentum_step0": 0}
@@ -384,6 +388,7 @@ def replay(sc):
 
 
 def check_targets(rows):
+    rounding = set()
     for row in rows:
         sched = dict(row, decay=row["decay"])
         inc = IncMhaPruner(["x"], 1, 1, 1, sched, row["final_target"])
@@ -395,8 +400,22 @@ def check_targets(rows):
             inc.completed += 1
             check(abs(entry["target"] - want) < 1e-12,
                   f"targets {row['decay']} step {entry['step']}: {entry['target']} vs INC {want}")
+            # INC's k = int(target * heads); mhaprune's count is the same, except where the float
+            # product lands a hair below an integer (0.525 * 40 = 20.999999999999996): there mhaprune
+            # counts the integer the target means (a 1e-9 tolerance), INC one head fewer.
+            inc_k = int(want * 40)
+            ours = entry["removed_of_40"]
+            key = (row["decay"], entry["step"])
+            if key in ROUNDING:
+                check(ours == inc_k + 1 and 0 < ours - want * 40 < 1e-9,
+                      f"targets {key}: mhaprune {ours}, INC {inc_k}, product {want * 40!r}")
+                rounding.add(key)
+            else:
+                check(ours == inc_k, f"targets {key}: mhaprune removes {ours} of 40, INC {inc_k}")
         check(inc.completed == inc.total + 1, f"targets {row['decay']}: {inc.completed} pruning steps")
-        print(f"  targets {row['decay']:6s}: {[round(e['target'], 6) for e in row['targets']]} = INC")
+        counts = [e["removed_of_40"] for e in row["targets"]]
+        print(f"  targets {row['decay']:6s}: {[round(e['target'], 6) for e in row['targets']]} = INC; of 40 heads {counts}")
+    check(rounding == ROUNDING, f"rounding differences at {sorted(rounding)}, expected {sorted(ROUNDING)}")
 
 
 def main():
