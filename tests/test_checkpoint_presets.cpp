@@ -94,7 +94,7 @@ TEST_CASE("checkpoint presets: LLaMA with GQA, with and without biases, and Mist
     CHECK(in.blocks()[0].layout == mhaprune::HeadLayout(8, 2, 4, 32));
     CHECK(in.blocks()[0].tensor_names.size() == (biases ? 7u : 4u));
     auto options = sparsity(0.5);
-    options.config.gqa_mode = "whole_groups";
+    options.config.gqa_mode = mhaprune::GqaMode::whole_groups;
     const auto out = prune_and_check(tmp / "in", tmp / "out", options, true);
     const auto config = read_json(tmp / "out/config.json");
     std::size_t kv_removed = 0;

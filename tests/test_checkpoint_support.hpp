@@ -326,7 +326,7 @@ inline ck::Checkpoint prune_and_check(const std::string& dir, const std::string&
 inline ck::PruneOptions sparsity(double target, const std::string& scope = "global") {
   ck::PruneOptions o;
   o.config.target_sparsity = target;
-  o.config.pruning_scope = scope;
+  o.config.pruning_scope = mhaprune::parse_pruning_scope(scope);
   o.durable = false;
   return o;
 }

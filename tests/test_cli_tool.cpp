@@ -238,13 +238,13 @@ TEST_CASE("options: flags reach every PrunerConfig field they name", "[cli]") {
   REQUIRE(p.cl.prune_cmd->parsed());
   const mhaprune::PrunerConfig c = mhaprune_cli::make_config(p.cl.prune.config);
   CHECK(c.target_sparsity == 0.3);
-  CHECK(c.pruning_scope == "local");
+  CHECK(c.pruning_scope == mhaprune::PruningScope::local);
   CHECK(c.criterion_type == "random");
-  CHECK(c.criterion_reduce_type == "l2");
+  CHECK(c.criterion_reduce_type == mhaprune::Reduction::l2);
   CHECK(c.min_heads == 2);
   CHECK(c.round_to == 2);
-  CHECK(c.gqa_mode == "whole_groups");
-  CHECK(c.normalization == "l2");
+  CHECK(c.gqa_mode == mhaprune::GqaMode::whole_groups);
+  CHECK(c.normalization == mhaprune::Normalization::l2);
   CHECK(c.max_sparsity_ratio_per_op == 0.5);
   CHECK(c.seed == 18446744073709551615ull);
   CHECK(c.exact_target);
@@ -260,9 +260,9 @@ TEST_CASE("options: --config is read first, flags given override it, the rest ke
   p.parse({"prune", "m", "-o", "out", "--config", path, "--min-heads", "2"});
   const mhaprune::PrunerConfig c = mhaprune_cli::make_config(p.cl.prune.config);
   CHECK(c.target_sparsity == 0.5);
-  CHECK(c.pruning_scope == "local");
+  CHECK(c.pruning_scope == mhaprune::PruningScope::local);
   CHECK(c.min_heads == 2);
-  CHECK(c.sparsity_decay_type == "cos");
+  CHECK(c.sparsity_decay_type == mhaprune::Decay::cos);
   CHECK(c.criterion_type == "random");
   { std::ofstream(path) << R"({"no_such_key": 1})"; }
   CHECK_THROWS_AS(mhaprune_cli::make_config(p.cl.prune.config), mhaprune::config_error);

@@ -371,7 +371,7 @@ TEST_CASE("prune_gguf: scores quantized weights and keeps counts uniform in loca
   const TinyModel m = write_model(s);
   ck::PruneOptions o;
   o.config.target_sparsity = 0.5;
-  o.config.pruning_scope = "local";
+  o.config.pruning_scope = mhaprune::PruningScope::local;
   o.durable = false;
   const ck::GgufModel model = ck::GgufModel::open(m.path);
   const mhaprune::PruneReport scored = ck::score_gguf(model, o);
@@ -413,7 +413,7 @@ TEST_CASE("prune_gguf: an imatrix scores with wanda_sp and is written sliced for
   ck::PruneOptions o;
   o.config.criterion_type = "wanda_sp";
   o.config.target_sparsity = 0.5;
-  o.config.pruning_scope = "local";
+  o.config.pruning_scope = mhaprune::PruningScope::local;
   o.stats = &stats;
   o.durable = false;
   ck::GgufPruneOptions g;

@@ -22,6 +22,7 @@ namespace {
 
 using mhaprune::config_error;
 using mhaprune::config_from_json;
+using mhaprune::Decay;
 using mhaprune::GqaMode;
 using mhaprune::HeadLayout;
 using mhaprune::Index;
@@ -29,6 +30,8 @@ using mhaprune::make_pruner;
 using mhaprune::Normalization;
 using mhaprune::PrunerConfig;
 using mhaprune::PruneReport;
+using mhaprune::PruningScope;
+using mhaprune::Reduction;
 using mhaprune_test::exact_message;
 using nlohmann::json;
 using pruner_test::Model;
@@ -49,13 +52,14 @@ void check_same(const PrunerConfig& a, const PrunerConfig& b) {
   CHECK(a.normalization == b.normalization);
   CHECK(a.seed == b.seed);
   CHECK(a.exact_target == b.exact_target);
+  CHECK(a.compensation == b.compensation);
 }
 
 /// `c` → JSON object → config, and `c` → JSON text → parsed → config: both give `c` back.
 void check_round_trip(const PrunerConfig& c) {
   const json j = c;
   REQUIRE(j.is_object());
-  CHECK(j.size() == 15);  // every key is written
+  CHECK(j.size() == 16);  // every key is written
   check_same(config_from_json(j), c);
   check_same(config_from_json(json::parse(j.dump())), c);
   CHECK(json(config_from_json(j)) == j);
@@ -77,7 +81,8 @@ const char* const kEveryKey = R"({
   "gqa_mode": "whole_groups",
   "normalization": "standardize",
   "seed": 12345,
-  "exact_target": true
+  "exact_target": true,
+  "compensation": "bias"
 })";
 
 }  // namespace
@@ -87,27 +92,28 @@ TEST_CASE("PrunerConfig: defaults and every key round-trip through JSON", "[prun
     const PrunerConfig defaults;
     check_round_trip(defaults);
     check_same(config_from_json(json::object()), defaults);
-    CHECK(defaults.pruning_scope == "global");
+    CHECK(defaults.pruning_scope == PruningScope::global);
     CHECK(defaults.criterion_type == "magnitude");
-    CHECK(defaults.criterion_reduce_type == "mean");
+    CHECK(defaults.criterion_reduce_type == Reduction::mean);
   }
   SECTION("every key") {
     const PrunerConfig c = config_from_json(json::parse(kEveryKey));
     CHECK(c.target_sparsity == 0.35);
-    CHECK(c.pruning_scope == "local");
+    CHECK(c.pruning_scope == PruningScope::local);
     CHECK(c.criterion_type == "snip_momentum");
-    CHECK(c.criterion_reduce_type == "l2");
-    CHECK(c.sparsity_decay_type == "cos");
+    CHECK(c.criterion_reduce_type == Reduction::l2);
+    CHECK(c.sparsity_decay_type == Decay::cos);
     CHECK(c.start_step == 3);
     CHECK(c.end_step == 11);
     CHECK(c.pruning_frequency == 4);
     CHECK(c.max_sparsity_ratio_per_op == 0.5);
     CHECK(c.min_heads == 2);
     CHECK(c.round_to == 2);
-    CHECK(c.gqa_mode == "whole_groups");
-    CHECK(c.normalization == "standardize");
+    CHECK(c.gqa_mode == GqaMode::whole_groups);
+    CHECK(c.normalization == Normalization::standardize);
     CHECK(c.seed == 12345u);
     CHECK(c.exact_target);
+    CHECK(c.compensation == mhaprune::CompensationMethod::bias);
     check_round_trip(c);
     CHECK(json(c) == json::parse(kEveryKey));
   }
@@ -139,7 +145,7 @@ TEST_CASE("make_pruner: global and local scope prune as the typed pruners do", "
     want = mhaprune::MhaPruner<>().prune(twin.blocks, 0.5);
   }
   SECTION("local") {
-    c.pruning_scope = "local";
+    c.pruning_scope = PruningScope::local;
     auto p = make_pruner<float>(c);
     CHECK(p.policy().name() == "local");
     got = p.prune(model.blocks, c.target_sparsity);
@@ -201,7 +207,7 @@ TEST_CASE("make_pruner: one-shot at a step, and iterative through the hooks", "[
       PrunerConfig c;
       c.start_step = 0;
       c.end_step = 4;
-      c.sparsity_decay_type = decay;
+      c.sparsity_decay_type = mhaprune::parse_decay(decay);
       auto p = make_pruner<double>(c);
       const mhaprune::IterativeSchedule reference(0, 4, 1, mhaprune::parse_decay(decay));
       for (long step = 0; step <= 5; ++step) {
@@ -233,7 +239,7 @@ TEST_CASE("make_pruner: every option reaches the pruner", "[pruner][config]") {
   PrunerConfig r;
   r.criterion_type = "random";
   r.seed = 99;
-  r.criterion_reduce_type = "max";
+  r.criterion_reduce_type = Reduction::max;
   auto pr = make_pruner<double>(r);
   REQUIRE(pr.criterion().target<mhaprune::Random>() != nullptr);
   CHECK(pr.criterion().target<mhaprune::Random>()->seed() == 99u);
@@ -241,8 +247,8 @@ TEST_CASE("make_pruner: every option reaches the pruner", "[pruner][config]") {
   auto pm = make_pruner<float>(r);
   REQUIRE(pm.criterion().target<mhaprune::Magnitude>() != nullptr);
   CHECK(pm.criterion().target<mhaprune::Magnitude>()->reduction() == mhaprune::Reduction::max);
-  r.normalization = "l2";
-  r.gqa_mode = "uniform_per_group";
+  r.normalization = Normalization::l2;
+  r.gqa_mode = GqaMode::uniform_per_group;
   CHECK(make_pruner<float>(r).options().normalization == Normalization::l2);
   CHECK(make_pruner<float>(r).options().gqa_mode == GqaMode::uniform_per_group);
 }
@@ -253,7 +259,7 @@ TEST_CASE("make_pruner: a config made in code gets the same checks, and a custom
   c.min_heads = 0;
   CHECK_THROWS_AS(make_pruner<float>(c), config_error);
   c = PrunerConfig{};
-  c.pruning_scope = "layer";
+  c.pruning_scope = static_cast<PruningScope>(7);  // no such scope: written as "?"
   CHECK_THROWS_WITH(make_pruner<float>(c),
                     Catch::Contains("pruning_scope") && Catch::Contains("global, local"));
   c = PrunerConfig{};

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "mhaprune/criteria/registry.hpp"
 #include "mhaprune/error.hpp"
 #include "mhaprune/pruner/config.hpp"
+#include "mhaprune/pruner/pruning_plan.hpp"
 #include "mhaprune/version.hpp"
 
 namespace mhaprune_cli {
@@ -53,7 +55,7 @@ struct ScoreArgs {
 /// Options of `prune`.
 struct PruneArgs {
   std::string model, output, preset, stats, heads, report, heatmap;
-  std::string compensate = "none";
+  std::string compensate = "none";  ///< used when given; else the config's `compensation`
   double compensate_lambda = 1e-3;
   std::string imatrix, imatrix_out;  ///< llama-imatrix input and pruned output (GGUF models)
   std::string requantize;            ///< "" or a ggml type name (GGUF models)
@@ -63,6 +65,7 @@ struct PruneArgs {
   std::string grads;
   const CLI::Option* sparsity_option = nullptr;
   const CLI::Option* heads_option = nullptr;
+  const CLI::Option* compensate_option = nullptr;
 };
 
 /// Which subcommand ran, and its options.
@@ -86,18 +89,19 @@ inline CLI::Option* track(ConfigArgs& c, CLI::Option* o) {
 inline void add_criterion_options(CLI::App& cmd, ConfigArgs& c) {
   const mhaprune::PrunerConfig defaults;
   c.criterion = defaults.criterion_type;
-  c.reduce = defaults.criterion_reduce_type;
+  c.reduce = mhaprune::to_string(defaults.criterion_reduce_type);
   track(c, cmd.add_option("--criterion", c.criterion, "Head importance criterion")
                ->check(CLI::IsMember(mhaprune::criterion_registry().names()))
                ->capture_default_str()
                ->option_text("NAME"));
   track(c, cmd.add_option("--reduce", c.reduce, "How a head's element scores are combined")
-               ->check(CLI::IsMember({"mean", "sum", "max", "l2"}))
+               ->check(CLI::IsMember(mhaprune::reduction_table.names()))
                ->capture_default_str()
-               ->option_text("mean|sum|max|l2"));
+               ->option_text(mhaprune::reduction_table.joined("|")));
   track(c, cmd.add_option("--seed", c.seed, "Seed of the random criterion")->capture_default_str());
   cmd.add_option("--config", c.config_file,
-                 "Pruner config JSON (the library's PrunerConfig keys); flags given override its keys")
+                 "Pruner config JSON: the library's PrunerConfig keys, or an Intel Neural Compressor "
+                 "pruning config (pruning_configs, pattern \"mha\"); flags given override its keys")
       ->check(CLI::ExistingFile)
       ->option_text("FILE");
 }
@@ -105,16 +109,16 @@ inline void add_criterion_options(CLI::App& cmd, ConfigArgs& c) {
 /// The selection flags of prune.
 inline void add_selection_options(CLI::App& cmd, ConfigArgs& c) {
   const mhaprune::PrunerConfig defaults;
-  c.scope = defaults.pruning_scope;
-  c.gqa_mode = defaults.gqa_mode;
-  c.normalization = defaults.normalization;
+  c.scope = mhaprune::to_string(defaults.pruning_scope);
+  c.gqa_mode = mhaprune::to_string(defaults.gqa_mode);
+  c.normalization = mhaprune::to_string(defaults.normalization);
   c.min_heads = defaults.min_heads;
   c.round_to = defaults.round_to;
   c.max_ratio = defaults.max_sparsity_ratio_per_op;
   track(c, cmd.add_option("--scope", c.scope, "Rank heads across all layers or within each layer")
-               ->check(CLI::IsMember({"global", "local"}))
+               ->check(CLI::IsMember(mhaprune::pruning_scope_names.names()))
                ->capture_default_str()
-               ->option_text("global|local"));
+               ->option_text(mhaprune::pruning_scope_names.joined("|")));
   track(c, cmd.add_option("--min-heads", c.min_heads, "Heads every layer keeps at least")
                ->check(CLI::Range(mhaprune::Index{1}, mhaprune::Index{1} << 30))
                ->capture_default_str());
@@ -122,14 +126,14 @@ inline void add_selection_options(CLI::App& cmd, ConfigArgs& c) {
                ->check(CLI::Range(mhaprune::Index{1}, mhaprune::Index{1} << 30))
                ->capture_default_str());
   track(c, cmd.add_option("--gqa-mode", c.gqa_mode, "How grouped-query layers lose heads")
-               ->check(CLI::IsMember({"uniform_per_group", "whole_groups"}))
+               ->check(CLI::IsMember(mhaprune::gqa_mode_names.names()))
                ->capture_default_str()
-               ->option_text("uniform_per_group|whole_groups"));
+               ->option_text(mhaprune::gqa_mode_names.joined("|")));
   track(c,
         cmd.add_option("--normalization", c.normalization, "Per-layer score scaling before a global ranking")
-            ->check(CLI::IsMember({"none", "l2", "standardize"}))
+            ->check(CLI::IsMember(mhaprune::normalization_names.names()))
             ->capture_default_str()
-            ->option_text("none|l2|standardize"));
+            ->option_text(mhaprune::normalization_names.joined("|")));
   track(c, cmd.add_option("--max-ratio-per-layer", c.max_ratio, "Fraction of a layer's heads that may go")
                ->check(CLI::Range(0.0, 1.0))
                ->capture_default_str()
@@ -157,29 +161,59 @@ inline nlohmann::json read_config_file(const std::string& path) {
 
 }  // namespace detail
 
-/// The PrunerConfig the options describe: --config's keys, then every flag that was given.
+/// The plan's warnings on stderr, each once, as "mhaprune: warning: ...".
+inline void print_warnings(const mhaprune::PruningPlan& plan) {
+  for (const std::string& w : plan.warnings) std::fprintf(stderr, "mhaprune: warning: %s\n", w.c_str());
+}
+
+/// The plan the options describe: --config's configs (one, or an INC config's `pruning_configs`, each
+/// with the global keys), then every flag that was given, applied to each config.
 /// @throws usage_error for a --config file that cannot be read or parsed; mhaprune::config_error for
-///         bad keys or values (from `config_from_json`, which also checks the merged result).
-inline mhaprune::PrunerConfig make_config(const ConfigArgs& a) {
-  mhaprune::PrunerConfig c;
-  if (!a.config_file.empty()) c = mhaprune::config_from_json(detail::read_config_file(a.config_file));
+///         bad keys or values (from `pruning_plan_from_json` and `config_from_json`, which also checks
+///         each merged result).
+inline mhaprune::PruningPlan make_plan(const ConfigArgs& a) {
+  mhaprune::PruningPlan plan;
+  if (a.config_file.empty()) {
+    plan.configs.push_back(mhaprune::PlanEntry{});
+  } else {
+    plan = mhaprune::pruning_plan_from_json(detail::read_config_file(a.config_file));
+  }
   const auto given = [&](const char* flag) {
     for (const CLI::Option* o : a.given_options)
       if (o->check_name(flag)) return o->count() > 0;
     return false;
   };
-  if (given("--sparsity")) c.target_sparsity = a.sparsity;
-  if (given("--scope")) c.pruning_scope = a.scope;
-  if (given("--criterion")) c.criterion_type = a.criterion;
-  if (given("--reduce")) c.criterion_reduce_type = a.reduce;
-  if (given("--seed")) c.seed = a.seed;
-  if (given("--min-heads")) c.min_heads = a.min_heads;
-  if (given("--round-to")) c.round_to = a.round_to;
-  if (given("--gqa-mode")) c.gqa_mode = a.gqa_mode;
-  if (given("--normalization")) c.normalization = a.normalization;
-  if (given("--max-ratio-per-layer")) c.max_sparsity_ratio_per_op = a.max_ratio;
-  if (given("--exact-target")) c.exact_target = a.exact_target;
-  return mhaprune::config_from_json(nlohmann::json(c));
+  for (mhaprune::PlanEntry& e : plan.configs) {
+    mhaprune::PrunerConfig& c = e.config;
+    if (given("--sparsity")) c.target_sparsity = a.sparsity;
+    if (given("--scope")) c.pruning_scope = mhaprune::parse_pruning_scope(a.scope);
+    if (given("--criterion")) c.criterion_type = a.criterion;
+    if (given("--reduce")) c.criterion_reduce_type = mhaprune::parse_reduction(a.reduce);
+    if (given("--seed")) c.seed = a.seed;
+    if (given("--min-heads")) c.min_heads = a.min_heads;
+    if (given("--round-to")) c.round_to = a.round_to;
+    if (given("--gqa-mode")) c.gqa_mode = mhaprune::parse_gqa_mode(a.gqa_mode);
+    if (given("--normalization")) c.normalization = mhaprune::parse_normalization(a.normalization);
+    if (given("--max-ratio-per-layer")) c.max_sparsity_ratio_per_op = a.max_ratio;
+    if (given("--exact-target")) c.exact_target = a.exact_target;
+    c = mhaprune::config_from_json(nlohmann::json(c));
+  }
+  return plan;
+}
+
+/// The PrunerConfig the options describe: --config's keys, then every flag that was given.
+/// @throws as `make_plan`, and mhaprune::config_error when --config holds several configs or selects
+///         blocks (op_names), which only `prune` runs.
+/// The INC keys it ignores are warned about on stderr when `warn`.
+inline mhaprune::PrunerConfig make_config(const ConfigArgs& a, bool warn = false) {
+  const mhaprune::PruningPlan plan = make_plan(a);
+  if (!plan.is_single()) {
+    throw mhaprune::config_error(
+        "--config " + a.config_file + " holds " + std::to_string(plan.configs.size()) +
+        " pruning_configs or selects blocks (op_names); only prune runs such a plan");
+  }
+  if (warn) print_warnings(plan);
+  return plan.configs.front().config;
 }
 
 /// Builds the whole option tree into `app`; the values land in `cl`, which must outlive parsing.
@@ -266,22 +300,22 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
       ->add_option("--grads", p.grads,
                    "Gradients file (safetensors) for gradient, snip, snip_momentum, taylor and fisher")
       ->option_text("FILE");
-  prune
-      ->add_option("--compensate", p.compensate,
-                   "Adjust the O projection for the removed heads (needs --stats "
-                   "unless none)")
-      ->check(CLI::Validator(
-          [](std::string& name) {
-            try {
-              mhaprune::parse_compensation(name);
-              return std::string();
-            } catch (const mhaprune::config_error& e) {
-              return std::string(e.what());
-            }
-          },
-          "METHOD"))
-      ->capture_default_str()
-      ->option_text(detail::bar_separated(mhaprune::compensation_names()));
+  p.compensate_option = prune
+                            ->add_option("--compensate", p.compensate,
+                                         "Adjust the O projection for the removed heads (needs --stats "
+                                         "unless none)")
+                            ->check(CLI::Validator(
+                                [](std::string& name) {
+                                  try {
+                                    mhaprune::parse_compensation(name);
+                                    return std::string();
+                                  } catch (const mhaprune::config_error& e) {
+                                    return std::string(e.what());
+                                  }
+                                },
+                                "METHOD"))
+                            ->capture_default_str()
+                            ->option_text(detail::bar_separated(mhaprune::compensation_names()));
   prune->add_option("--compensate-lambda", p.compensate_lambda, "Ridge of lsq/obs, relative to mean(diag G)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -27,6 +27,7 @@
 #include "mhaprune/pruner/report_json.hpp"
 #include "model_inputs.hpp"
 #include "output_paths.hpp"
+#include "plan_heads.hpp"
 #include "progress.hpp"
 #include "prune_summary.hpp"
 #include "table_text.hpp"
@@ -63,11 +64,16 @@ inline int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
   const bool have_heads = a.heads_option->count() > 0, have_sparsity = a.sparsity_option->count() > 0;
   if (!have_heads && !have_sparsity && a.config.config_file.empty())
     throw usage_error("prune needs --sparsity R, --heads SPEC or --config FILE (with target_sparsity)");
-  const mhaprune::PrunerConfig config = make_config(a.config);
+  const mhaprune::PruningPlan plan = make_plan(a.config);  // its warnings: once its blocks are checked
+  if (have_heads && !plan.is_single())
+    throw usage_error(
+        "--heads cannot be combined with a --config that holds several pruning_configs or op_names");
+  const mhaprune::PrunerConfig config = plan.configs.front().config;
   ckpt::PruneOptions o;
   o.config = config;
   if (have_heads) o.explicit_heads = parse_heads_spec(a.heads);
-  o.compensation.method = mhaprune::parse_compensation(a.compensate);
+  o.compensation.method =
+      a.compensate_option->count() > 0 ? mhaprune::parse_compensation(a.compensate) : plan_compensation(plan);
   o.compensation.lambda = a.compensate_lambda;
   o.overwrite = a.force;
   o.durable = !a.no_sync;
@@ -92,6 +98,10 @@ inline int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
     check_side_output("--heatmap", a.heatmap, m.path(), a.force);
     check_side_output("--imatrix-out", a.imatrix_out, m.path(), a.force);
     if (o.explicit_heads) o.explicit_heads = detail::gguf_blocks_of_layers(*o.explicit_heads, m);
+    if (!plan.is_single())
+      o.explicit_heads = plan_heads(plan, m.blocks(), o,
+                                    [&m](const ckpt::PruneOptions& p) { return ckpt::score_gguf(m, p); });
+    print_warnings(plan);
     ckpt::GgufPruneOptions g;
     if (!a.requantize.empty()) g.requantize = mhaprune::io::parse_ggml_type(a.requantize);
     if (matrix) g.imatrix = &*matrix;
@@ -121,6 +131,11 @@ inline int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
     check_output_directory(a.output, ck, a.force);
     check_side_output("--report", a.report, input_of(ck), a.force);
     check_side_output("--heatmap", a.heatmap, input_of(ck), a.force);
+    if (!plan.is_single()) {
+      o.explicit_heads = plan_heads(
+          plan, ck.blocks(), o, [&ck](const ckpt::PruneOptions& p) { return ckpt::score_checkpoint(ck, p); });
+    }
+    print_warnings(plan);
     report = ckpt::prune_checkpoint(ck, a.output, o);
     report_json = report;
     summary.model_path = ck.path();
@@ -132,12 +147,15 @@ inline int run_prune(const PruneArgs& a, ProgressPrinter& progress) {
 
   if (!a.report.empty()) write_output(a.report, report_json.dump(2) + "\n", o.durable);
   summary.how = have_heads ? std::string("explicit heads")
-                           : config.criterion_type + ", " + config.pruning_scope + ", target " +
-                                 percent(config.target_sparsity);
+                : !plan.is_single()
+                    ? std::to_string(plan.configs.size()) + " pruning configs (--config)"
+                    : config.criterion_type + ", " + mhaprune::to_string(config.pruning_scope) + ", target " +
+                          percent(config.target_sparsity);
   if (!a.heatmap.empty()) {
     HeatmapOptions h;
     h.title = "mhaprune: heads removed from " + std::filesystem::path(summary.model_path).filename().string();
-    h.subtitle = summary.how + " (" + config.criterion_reduce_type + "); crossed out = removed";
+    h.subtitle =
+        summary.how + " (" + mhaprune::to_string(config.criterion_reduce_type) + "); crossed out = removed";
     write_output(a.heatmap, heatmap_svg(report, h), o.durable);
   }
   std::fputs(prune_summary(summary, report).c_str(), stdout);

@@ -26,7 +26,7 @@ namespace mhaprune_cli {
 /// Runs `score`; returns the exit code. Throws what the library throws (see exit_codes.hpp).
 inline int run_score(const ScoreArgs& a, ProgressPrinter& progress) {
   namespace ckpt = mhaprune::checkpoint;
-  const mhaprune::PrunerConfig config = make_config(a.config);
+  const mhaprune::PrunerConfig config = make_config(a.config, true);
   Inputs in;
   ckpt::PruneOptions o;
   o.config = config;
@@ -65,8 +65,8 @@ inline int run_score(const ScoreArgs& a, ProgressPrinter& progress) {
   if (!a.heatmap.empty()) {
     HeatmapOptions h;
     h.title = "mhaprune head scores: " + std::filesystem::path(model_path).filename().string();
-    h.subtitle =
-        "criterion " + config.criterion_type + " (" + config.criterion_reduce_type + "), " + architecture;
+    h.subtitle = "criterion " + config.criterion_type + " (" +
+                 mhaprune::to_string(config.criterion_reduce_type) + "), " + architecture;
     write_output(a.heatmap, heatmap_svg(report, h), true);
   }
   // With the JSON on stdout, a table there too would break it.

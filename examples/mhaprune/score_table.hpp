@@ -50,7 +50,7 @@ inline void append_score_line(std::string& out, std::size_t index, const mhaprun
 inline std::string score_table(const mhaprune::PruneReport& report, const std::string& model_path,
                                const std::string& architecture, const mhaprune::PrunerConfig& config) {
   std::string out = fmt::format("{}: {}, criterion {} ({})\n", model_path, architecture,
-                                config.criterion_type, config.criterion_reduce_type);
+                                config.criterion_type, mhaprune::to_string(config.criterion_reduce_type));
   fmt::format_to(std::back_inserter(out), "{:<6} {:<40} {:>6} {:>11} {:>11} {:>11}  {}\n", "block", "name",
                  "heads", "min", "mean", "max", "lowest (id:score)");
   for (std::size_t i = 0; i < report.blocks.size(); ++i) detail::append_score_line(out, i, report.blocks[i]);

@@ -133,7 +133,7 @@ std::vector<std::vector<Index>> prune(Model& model, const PruneSettings& setting
                                       const Calibration& calibration) {
   mhaprune::PrunerConfig config;
   config.criterion_type = settings.criterion;
-  config.pruning_scope = settings.scope;
+  config.pruning_scope = mhaprune::parse_pruning_scope(settings.scope);
   config.target_sparsity = settings.sparsity;
   config.min_heads = 1;
   config.seed = settings.seed;

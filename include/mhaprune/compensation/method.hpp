@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "mhaprune/core/detail/name_table.hpp"
 #include "mhaprune/core/head_selection.hpp"
 #include "mhaprune/error.hpp"
 
@@ -59,35 +60,25 @@ struct CompensationOutcome {
   Eigen::VectorXd created_bias;
 };
 
+/// The names of the methods, in the order messages list them.
+inline constexpr detail::NameTable<CompensationMethod, 6> compensation_table{
+    {{{CompensationMethod::none, "none"},
+      {CompensationMethod::bias, "bias"},
+      {CompensationMethod::scale, "scale"},
+      {CompensationMethod::lsq, "lsq"},
+      {CompensationMethod::obs, "obs"},
+      {CompensationMethod::bias_lsq, "bias+lsq"}}}};
+
 /// The name of a method, as `parse_compensation` reads it.
-inline std::string_view to_string(CompensationMethod m) noexcept {
-  switch (m) {
-    case CompensationMethod::none:
-      return "none";
-    case CompensationMethod::bias:
-      return "bias";
-    case CompensationMethod::scale:
-      return "scale";
-    case CompensationMethod::lsq:
-      return "lsq";
-    case CompensationMethod::obs:
-      return "obs";
-    case CompensationMethod::bias_lsq:
-      return "bias+lsq";
-  }
-  return "?";
-}
+inline std::string_view to_string(CompensationMethod m) noexcept { return compensation_table.name(m); }
 
 /// The valid names, for messages: "none, bias, scale, lsq, obs, bias+lsq".
-inline std::string compensation_names() { return "none, bias, scale, lsq, obs, bias+lsq"; }
+inline std::string compensation_names() { return compensation_table.joined(); }
 
 /// Reads a method name: "none", "bias", "scale", "lsq", "obs", "bias+lsq" (also spelled "lsq+bias").
 /// @throws config_error naming the text and listing the valid names.
 inline CompensationMethod parse_compensation(std::string_view name) {
-  for (CompensationMethod m :
-       {CompensationMethod::none, CompensationMethod::bias, CompensationMethod::scale,
-        CompensationMethod::lsq, CompensationMethod::obs, CompensationMethod::bias_lsq})
-    if (name == to_string(m)) return m;
+  if (const auto m = compensation_table.find(name)) return *m;
   if (name == "lsq+bias") return CompensationMethod::bias_lsq;
   throw config_error(
       detail::message("unknown compensation method \"", name, "\"; valid: ", compensation_names()));

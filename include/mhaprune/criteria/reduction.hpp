@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "mhaprune/core/detail/name_table.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {
@@ -26,35 +27,19 @@ enum class Reduction : std::uint8_t { mean, sum, max, l2 };
 inline constexpr std::array<Reduction, 4> all_reductions{Reduction::mean, Reduction::sum, Reduction::max,
                                                          Reduction::l2};
 
-inline const char* to_string(Reduction r) noexcept {
-  switch (r) {
-    case Reduction::mean:
-      return "mean";
-    case Reduction::sum:
-      return "sum";
-    case Reduction::max:
-      return "max";
-    case Reduction::l2:
-      return "l2";
-  }
-  return "?";
-}
+/// The names of the reductions, in `all_reductions` order: mean, sum, max, l2.
+inline constexpr detail::NameTable<Reduction, 4> reduction_table{
+    {{{Reduction::mean, "mean"}, {Reduction::sum, "sum"}, {Reduction::max, "max"}, {Reduction::l2, "l2"}}}};
+
+inline const char* to_string(Reduction r) noexcept { return reduction_table.name(r); }
 
 /// "mean|sum|max|l2", for messages and help texts.
-inline std::string reduction_names() {
-  std::string s;
-  for (Reduction r : all_reductions) {
-    s += s.empty() ? "" : "|";
-    s += std::string(to_string(r));
-  }
-  return s;
-}
+inline std::string reduction_names() { return reduction_table.joined("|"); }
 
 /// The reduction named `name` (exactly, lower case), for configuration files.
 /// @throws config_error naming the valid reductions when there is none of that name.
 inline Reduction parse_reduction(std::string_view name) {
-  for (Reduction r : all_reductions)
-    if (name == to_string(r)) return r;
+  if (const auto r = reduction_table.find(name)) return *r;
   throw config_error(
       detail::message("parse_reduction(): unknown reduction \"", name, "\"; valid: ", reduction_names()));
 }

@@ -6,4 +6,5 @@
 #include "mhaprune/pruner/config.hpp"
 #include "mhaprune/pruner/mha_pruner.hpp"
 #include "mhaprune/pruner/prune_report.hpp"
+#include "mhaprune/pruner/pruning_plan.hpp"
 #include "mhaprune/pruner/report_json.hpp"

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "mhaprune/core/detail/name_table.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune {
@@ -12,25 +13,16 @@ namespace mhaprune {
 /// How the target rises from the initial sparsity to the final one over the pruning steps.
 enum class Decay { linear, cube, cos, exp };
 
-inline const char* to_string(Decay d) noexcept {
-  switch (d) {
-    case Decay::linear:
-      return "linear";
-    case Decay::cube:
-      return "cube";
-    case Decay::cos:
-      return "cos";
-    case Decay::exp:
-      return "exp";
-  }
-  return "?";
-}
+/// The names of the decays, in the order messages list them: linear, cube, cos, exp.
+inline constexpr detail::NameTable<Decay, 4> decay_names{
+    {{{Decay::linear, "linear"}, {Decay::cube, "cube"}, {Decay::cos, "cos"}, {Decay::exp, "exp"}}}};
+
+inline const char* to_string(Decay d) noexcept { return decay_names.name(d); }
 
 /// Parses "linear", "cube", "cos" or "exp"; throws `error` listing them otherwise.
 inline Decay parse_decay(std::string_view name) {
-  for (Decay d : {Decay::linear, Decay::cube, Decay::cos, Decay::exp})
-    if (name == to_string(d)) return d;
-  throw error(detail::message("unknown sparsity decay \"", name, "\"; valid: linear, cube, cos, exp"));
+  if (const auto d = decay_names.find(name)) return *d;
+  throw error(detail::message("unknown sparsity decay \"", name, "\"; valid: ", decay_names.joined()));
 }
 
 /// The target after pruning step `i` of `n` (0 <= i <= n, n >= 1), rising from `initial` to `final`;

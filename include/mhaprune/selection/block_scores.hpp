@@ -4,9 +4,11 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mhaprune/core/attention_block.hpp"
+#include "mhaprune/core/detail/name_table.hpp"
 #include "mhaprune/core/types.hpp"
 #include "mhaprune/error.hpp"
 
@@ -74,6 +76,34 @@ enum class Normalization {
   l2,           ///< divide by the block's L2 norm (Michel et al. 2019)
   standardize,  ///< (s - mean) / std per block (FLAP)
 };
+
+/// The names of the GQA modes: uniform_per_group, whole_groups.
+inline constexpr detail::NameTable<GqaMode, 2> gqa_mode_names{
+    {{{GqaMode::uniform_per_group, "uniform_per_group"}, {GqaMode::whole_groups, "whole_groups"}}}};
+
+/// The names of the normalisations: none, l2, standardize.
+inline constexpr detail::NameTable<Normalization, 3> normalization_names{
+    {{{Normalization::none, "none"},
+      {Normalization::l2, "l2"},
+      {Normalization::standardize, "standardize"}}}};
+
+inline const char* to_string(GqaMode m) noexcept { return gqa_mode_names.name(m); }
+inline const char* to_string(Normalization n) noexcept { return normalization_names.name(n); }
+
+/// The GQA mode named `name` exactly.
+/// @throws config_error naming the text and listing the valid names.
+inline GqaMode parse_gqa_mode(std::string_view name) {
+  if (const auto m = gqa_mode_names.find(name)) return *m;
+  throw config_error(detail::message("unknown GQA mode \"", name, "\"; valid: ", gqa_mode_names.joined()));
+}
+
+/// The normalisation named `name` exactly.
+/// @throws config_error naming the text and listing the valid names.
+inline Normalization parse_normalization(std::string_view name) {
+  if (const auto n = normalization_names.find(name)) return *n;
+  throw config_error(
+      detail::message("unknown normalization \"", name, "\"; valid: ", normalization_names.joined()));
+}
 
 /// Guards every mask policy honours, and how GQA blocks are treated.
 ///

@@ -1,0 +1,121 @@
+# Copyright 2026 The mhaprune Authors. SPDX-License-Identifier: Apache-2.0
+#
+# cmake -DCLI=<mhaprune> -DCHECKER=<mhaprune_check_pruned> -DMODEL=<tiny-bert dir> -DWORK=<scratch dir>
+#       -P inc_config.cmake
+#
+# `prune --config` with Intel Neural Compressor configs, as INC users write them: one object with
+# pattern "mha" and keys mhaprune ignores (one warning line naming them), and `pruning_configs` whose
+# local configs take different layers with different targets and scopes (each group pruned by its own
+# settings, checked per block in the report and by mhaprune_check_pruned); and the errors: two configs
+# taking one block, another pattern, an unknown key (with the closest known one), a plan given to
+# `score`. tiny-bert: 4 layers of 4 heads, blocks "bert.encoder.layer.N.attention".
+
+foreach(_v CLI CHECKER MODEL WORK)
+  if(NOT DEFINED ${_v})
+    message(FATAL_ERROR "inc_config.cmake: -D${_v}= is required")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+
+# run(<expected exit code> <args...>): sets OUT and ERR; a failure's stderr is one error line.
+function(run expect)
+  execute_process(COMMAND "${CLI}" ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
+  if(NOT "${_rc}" STREQUAL "${expect}")
+    message(FATAL_ERROR "mhaprune ${ARGN}: exit ${_rc}, expected ${expect}\nstdout: ${_out}\nstderr: ${_err}")
+  endif()
+  string(REGEX REPLACE "\n$" "" _last "${_err}")
+  if(NOT expect EQUAL 0 AND (_last MATCHES "\n" OR NOT _last MATCHES "^mhaprune: error: "))
+    message(FATAL_ERROR "mhaprune ${ARGN}: stderr must be one 'mhaprune: error:' line, got: ${_err}")
+  endif()
+  set(OUT "${_out}" PARENT_SCOPE)
+  set(ERR "${_err}" PARENT_SCOPE)
+  message(STATUS "ok: mhaprune ${ARGN} -> ${_rc}")
+endfunction()
+
+function(expect_match text regex what)
+  if(NOT "${text}" MATCHES "${regex}")
+    message(FATAL_ERROR "${what}: does not match '${regex}':\n${text}")
+  endif()
+endfunction()
+
+function(check_pruned dir removed)
+  execute_process(COMMAND "${CHECKER}" "${MODEL}" "${dir}" --expect-removed ${removed}
+                  RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "check_pruned ${dir}: ${_err}\n${_out}")
+  endif()
+endfunction()
+
+# removed_counts(<var> <report>): "n0;n1;n2;n3", the heads each block lost.
+function(removed_counts var report)
+  file(READ "${report}" _j)
+  string(JSON _blocks LENGTH "${_j}" blocks)
+  math(EXPR _last "${_blocks} - 1")
+  set(_list "")
+  foreach(_i RANGE ${_last})
+    string(JSON _n LENGTH "${_j}" blocks ${_i} removed)
+    list(APPEND _list ${_n})
+  endforeach()
+  set(${var} "${_list}" PARENT_SCOPE)
+endfunction()
+
+# --- one INC object: pattern mha, INC's keys mhaprune ignores -> one warning line, the prune runs ---
+file(WRITE "${WORK}/single.json" [=[{
+  "pattern": "mha", "target_sparsity": 0.25, "criterion_type": "magnitude", "pruning_scope": "local",
+  "pruning_type": "snip_momentum", "reg_type": "group_lasso", "pruning_op_types": ["Linear"],
+  "min_sparsity_ratio_per_op": 0.0, "max_sparsity_ratio_per_op": 0.98, "sparsity_decay_type": "exp"
+}]=])
+run(0 prune "${MODEL}" -o "${WORK}/single" --config "${WORK}/single.json" --report "${WORK}/single.json.report" -q)
+check_pruned("${WORK}/single" 4)
+removed_counts(_counts "${WORK}/single.json.report")
+if(NOT _counts STREQUAL "1;1;1;1")
+  message(FATAL_ERROR "local scope from an INC config: removed per block ${_counts}, expected 1;1;1;1")
+endif()
+if(NOT ERR STREQUAL "mhaprune: warning: Intel Neural Compressor config keys accepted and ignored (mhaprune does not use them): pruning_type, min_sparsity_ratio_per_op, pruning_op_types, reg_type\n")
+  message(FATAL_ERROR "expected one warning line naming the ignored keys once, got: ${ERR}")
+endif()
+
+# --- pruning_configs: layers 0-1 global at 0.5 (4 of their 8 heads), layers 2-3 local at 0.25 -----
+file(WRITE "${WORK}/plan.json" [=[{
+  "pruning_configs": [
+    {"op_names": ["layer\\.[01]\\."], "target_sparsity": 0.5},
+    {"op_names": ["layer\\.[23]\\."], "target_sparsity": 0.25, "pruning_scope": "local", "reg_coeff": 0.1}
+  ],
+  "pattern": "mha", "criterion_type": "magnitude", "pruning_type": "snip_momentum"
+}]=])
+run(0 prune "${MODEL}" -o "${WORK}/plan" --config "${WORK}/plan.json" --report "${WORK}/plan_report.json" -q)
+check_pruned("${WORK}/plan" 6)
+expect_match("${OUT}" "2 pruning configs" "summary names the plan")
+removed_counts(_counts "${WORK}/plan_report.json")
+list(GET _counts 0 _n0)
+list(GET _counts 1 _n1)
+list(GET _counts 2 _n2)
+list(GET _counts 3 _n3)
+math(EXPR _group0 "${_n0} + ${_n1}")
+if(NOT _group0 EQUAL 4 OR NOT _n2 EQUAL 1 OR NOT _n3 EQUAL 1)
+  message(FATAL_ERROR "plan: removed per block ${_counts}; expected 4 in blocks 0-1 together, 1 in 2 and 1 in 3")
+endif()
+expect_match("${ERR}" "^mhaprune: warning: [^\n]*: pruning_type, reg_coeff\n$" "one warning for both configs")
+# Every flag given overrides its key in every config: --sparsity 0 leaves every block whole.
+run(0 prune "${MODEL}" -o "${WORK}/plan_zero" --config "${WORK}/plan.json" --sparsity 0 -q)
+check_pruned("${WORK}/plan_zero" 0)
+
+# --- errors: config_error is exit 2 (exit_codes.hpp), one line, nothing written -------------------------------------------------------
+file(WRITE "${WORK}/overlap.json" [=[{"pruning_configs": [{"op_names": ["layer\\.1\\."]}, {"op_names": ["attention"]}],
+  "pattern": "mha", "criterion_type": "magnitude"}]=])
+run(2 prune "${MODEL}" -o "${WORK}/overlap" --config "${WORK}/overlap.json")
+expect_match("${ERR}" "block \"bert.encoder.layer.1.attention\" is taken by pruning_configs\\[0\\] \\(op_names \\[layer\\\\.1\\\\.\\]\\) and by pruning_configs\\[1\\]" "overlap")
+file(WRITE "${WORK}/pattern.json" [=[{"pattern": "4x1", "target_sparsity": 0.5}]=])
+run(2 prune "${MODEL}" -o "${WORK}/pattern" --config "${WORK}/pattern.json")
+expect_match("${ERR}" "\"4x1\" is not supported: mhaprune prunes attention heads" "another pattern")
+file(WRITE "${WORK}/typo.json" [=[{"pattern": "mha", "target_sparsty": 0.5}]=])
+run(2 prune "${MODEL}" -o "${WORK}/typo" --config "${WORK}/typo.json")
+expect_match("${ERR}" "unknown config key \"target_sparsty\"; did you mean \"target_sparsity\"\\?" "unknown key")
+run(2 score "${MODEL}" --config "${WORK}/plan.json")
+expect_match("${ERR}" "only prune runs such a plan" "a plan given to score")
+foreach(_d overlap pattern typo)
+  if(EXISTS "${WORK}/${_d}")
+    message(FATAL_ERROR "a failed prune left ${WORK}/${_d} behind")
+  endif()
+endforeach()
