@@ -8,7 +8,8 @@
 # local configs take different layers with different targets and scopes (each group pruned by its own
 # settings, checked per block in the report and by mhaprune_check_pruned); and the errors: two configs
 # taking one block, another pattern, an unknown key (with the closest known one), a plan given to
-# `score`. tiny-bert: 4 layers of 4 heads, blocks "bert.encoder.layer.N.attention".
+# `score`; the config's compensation, and --compensate over it. tiny-bert: 4 layers of 4 heads,
+# blocks "bert.encoder.layer.N.attention".
 
 foreach(_v CLI CHECKER MODEL WORK)
   if(NOT DEFINED ${_v})
@@ -114,7 +115,14 @@ run(2 prune "${MODEL}" -o "${WORK}/typo" --config "${WORK}/typo.json")
 expect_match("${ERR}" "unknown config key \"target_sparsty\"; did you mean \"target_sparsity\"\\?" "unknown key")
 run(2 score "${MODEL}" --config "${WORK}/plan.json")
 expect_match("${ERR}" "only prune runs such a plan" "a plan given to score")
-foreach(_d overlap pattern typo)
+# The config's compensation is used unless --compensate is given: "bias" without statistics fails
+# naming the method; --compensate none overrides it.
+file(WRITE "${WORK}/compensation.json" [=[{"target_sparsity": 0.25, "compensation": "bias"}]=])
+run(2 prune "${MODEL}" -o "${WORK}/compensation" --config "${WORK}/compensation.json")
+expect_match("${ERR}" "compensation \"bias\" needs O-input statistics" "compensation from --config")
+run(0 prune "${MODEL}" -o "${WORK}/compensation_none" --config "${WORK}/compensation.json" --compensate none -q)
+check_pruned("${WORK}/compensation_none" 4)
+foreach(_d overlap pattern typo compensation)
   if(EXISTS "${WORK}/${_d}")
     message(FATAL_ERROR "a failed prune left ${WORK}/${_d} behind")
   endif()
