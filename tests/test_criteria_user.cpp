@@ -118,19 +118,7 @@ static_assert(!mhaprune::has_update_v<decltype(mhaprune::make_criterion(ids_lamb
 static_assert(std::is_default_constructible_v<mhaprune::Magnitude>);
 static_assert(mhaprune::check_criterion<mhaprune::Magnitude>());
 static_assert(mhaprune::check_criterion<OutputNorm, Eigen::bfloat16>());
-#if defined(__cpp_concepts) && __cpp_concepts >= 201907L
-static_assert(mhaprune::Criterion<mhaprune::Magnitude>);
-static_assert(mhaprune::Criterion<OutputNorm, double>);
-static_assert(!mhaprune::Criterion<int>);
-static_assert(!mhaprune::Criterion<FloatOnly, double>);
-static_assert(mhaprune::StatefulCriterion<mhaprune::SnipMomentum>);
-static_assert(!mhaprune::StatefulCriterion<mhaprune::Magnitude>);
-template <mhaprune::Criterion C>
-constexpr bool constrained() {
-  return true;
-}
-static_assert(constrained<mhaprune::Random>());
-#endif
+// The C++20 concepts are checked in test_policy_concepts.cpp, the one file built as C++20 too.
 
 TEST_CASE("a pruner-like policy template takes built-in and user criteria alike", "[criteria][concept]") {
   Separate<float> a("layers.0", layout_a(), weights_a());

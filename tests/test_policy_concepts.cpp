@@ -12,6 +12,8 @@
 #include <mhaprune/criteria/any_criterion.hpp>
 #include <mhaprune/criteria/concept.hpp>
 #include <mhaprune/criteria/magnitude.hpp>
+#include <mhaprune/criteria/random.hpp>
+#include <mhaprune/criteria/snip_momentum.hpp>
 #include <mhaprune/error.hpp>
 #include <mhaprune/pruner/any_policy.hpp>
 #include <mhaprune/pruner/mha_pruner.hpp>
@@ -140,6 +142,12 @@ struct MoveOnlyCriterion {
   }
 };
 struct NoScores {};
+/// Scores float blocks only.
+struct FloatOnlyScores {
+  Eigen::VectorXd scores(const AttentionBlock<float>& block, const Evidence&) {
+    return Eigen::VectorXd::Zero(block.layout().heads());
+  }
+};
 
 }  // namespace
 
@@ -227,6 +235,11 @@ TEST_CASE("C++20: the concepts agree with the traits", "[policy][concept][cxx20]
   STATIC_REQUIRE(mhaprune::Criterion<ZeroScores, double>);
   STATIC_REQUIRE_FALSE(mhaprune::Criterion<NoScores>);
   STATIC_REQUIRE_FALSE(mhaprune::Criterion<KeepAll>);
+  STATIC_REQUIRE_FALSE(mhaprune::Criterion<int>);
+  STATIC_REQUIRE(mhaprune::Criterion<FloatOnlyScores, float>);
+  STATIC_REQUIRE_FALSE(mhaprune::Criterion<FloatOnlyScores, double>);
+  STATIC_REQUIRE(mhaprune::StatefulCriterion<mhaprune::SnipMomentum>);
+  STATIC_REQUIRE_FALSE(mhaprune::StatefulCriterion<mhaprune::Magnitude>);
 
   // A constrained template sees the same: one spelling per kind, whichever standard.
   constexpr auto policy_ok = []<typename P>(P*) {
@@ -234,6 +247,8 @@ TEST_CASE("C++20: the concepts agree with the traits", "[policy][concept][cxx20]
   };
   STATIC_REQUIRE(policy_ok(static_cast<KeepAll*>(nullptr)));
   STATIC_REQUIRE(policy_ok(static_cast<NoSelect*>(nullptr)));
+  constexpr auto constrained = []<mhaprune::Criterion C>(C*) { return true; };
+  STATIC_REQUIRE(constrained(static_cast<mhaprune::Random*>(nullptr)));
 }
 #endif
 
