@@ -9,51 +9,11 @@
 # replaced without --force, the input and its parent are never written, and the input's files are
 # byte-identical at the end.
 
-foreach(_v CLI CHECKER MODEL WORK)
-  if(NOT DEFINED ${_v})
-    message(FATAL_ERROR "end_to_end.cmake: -D${_v}= is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/cli_helpers.cmake")
+mhaprune_require(end_to_end.cmake CLI CHECKER MODEL WORK)
 
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
-
-# run(<expected exit code> <args...>): sets OUT and ERR.
-function(run expect)
-  execute_process(COMMAND "${CLI}" ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
-  if(NOT "${_rc}" STREQUAL "${expect}")
-    message(FATAL_ERROR "mhaprune ${ARGN}: exit ${_rc}, expected ${expect}\nstdout: ${_out}\nstderr: ${_err}")
-  endif()
-  string(REGEX REPLACE "\n$" "" _last "${_err}")
-  if(NOT expect EQUAL 0 AND (_last MATCHES "\n" OR NOT _last MATCHES "^mhaprune: error: "))
-    message(FATAL_ERROR "mhaprune ${ARGN}: stderr must be one 'mhaprune: error:' line, got: ${_err}")
-  endif()
-  set(OUT "${_out}" PARENT_SCOPE)
-  set(ERR "${_err}" PARENT_SCOPE)
-  message(STATUS "ok: mhaprune ${ARGN} -> ${_rc}")
-endfunction()
-
-function(expect_match text regex what)
-  if(NOT "${text}" MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: does not match '${regex}':\n${text}")
-  endif()
-endfunction()
-
-function(expect_equal got want what)
-  if(NOT "${got}" STREQUAL "${want}")
-    message(FATAL_ERROR "${what}: got '${got}', expected '${want}'")
-  endif()
-endfunction()
-
-# check_pruned(<dir> <heads removed in all>)
-function(check_pruned dir removed)
-  execute_process(COMMAND "${CHECKER}" "${MODEL}" "${dir}" --expect-removed ${removed}
-                  RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
-  if(NOT _rc EQUAL 0)
-    message(FATAL_ERROR "check_pruned ${dir}: ${_err}\n${_out}")
-  endif()
-  message(STATUS "ok: check_pruned ${dir}: ${_out}")
-endfunction()
 
 # read_json(<var> <file>): the file's text, after checking it parses.
 function(read_json var file)
@@ -71,21 +31,6 @@ function(check_svg file title_regex)
   expect_match("${_svg}" "<title>${title_regex}[^<]*</title>" "${file}")
   expect_match("${_svg}" "</svg>\n$" "${file}")
   expect_match("${_svg}" "score \\(higher = keep\\)" "${file}: legend")
-endfunction()
-
-function(hash_tree var dir)
-  file(GLOB_RECURSE _files LIST_DIRECTORIES true RELATIVE "${dir}" "${dir}/*")
-  list(SORT _files)
-  set(_list "")
-  foreach(_f IN LISTS _files)
-    if(IS_DIRECTORY "${dir}/${_f}")
-      list(APPEND _list "${_f}/")
-    else()
-      file(SHA256 "${dir}/${_f}" _h)
-      list(APPEND _list "${_f}=${_h}")
-    endif()
-  endforeach()
-  set(${var} "${_list}" PARENT_SCOPE)
 endfunction()
 
 hash_tree(_input_before "${MODEL}")

@@ -8,18 +8,8 @@
 #   cli_grads_prune_<criterion>      tiny-bert, one head per layer: each layer loses its lowest
 #   cli_grads_broken_* / usage_*     bad files exit 3 naming the tensor, before anything is written
 
-set(_grads_py "")
-foreach(_candidate /usr/bin/python3 "${Python3_EXECUTABLE}")
-  if(NOT _grads_py AND EXISTS "${_candidate}")
-    execute_process(COMMAND "${_candidate}" -c "import numpy" RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
-    if(_rc EQUAL 0)
-      set(_grads_py "${_candidate}")
-    endif()
-  endif()
-endforeach()
-if(NOT _grads_py)
-  message(FATAL_ERROR "mhaprune: the --grads CLI tests need a python3 with numpy (Debian: python3-numpy)")
-endif()
+include("${PROJECT_SOURCE_DIR}/tests/pycheck/numpy_python.cmake")
+mhaprune_numpy_python(_grads_py "the --grads CLI tests need")
 set(_grads_script "${PROJECT_SOURCE_DIR}/tests/pycheck/write_grads.py")
 
 foreach(_model tiny-qwen2 tiny-bert)

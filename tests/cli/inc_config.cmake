@@ -11,42 +11,10 @@
 # `score`; the config's compensation, and --compensate over it. tiny-bert: 4 layers of 4 heads,
 # blocks "bert.encoder.layer.N.attention".
 
-foreach(_v CLI CHECKER MODEL WORK)
-  if(NOT DEFINED ${_v})
-    message(FATAL_ERROR "inc_config.cmake: -D${_v}= is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/cli_helpers.cmake")
+mhaprune_require(inc_config.cmake CLI CHECKER MODEL WORK)
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
-
-# run(<expected exit code> <args...>): sets OUT and ERR; a failure's stderr is one error line.
-function(run expect)
-  execute_process(COMMAND "${CLI}" ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
-  if(NOT "${_rc}" STREQUAL "${expect}")
-    message(FATAL_ERROR "mhaprune ${ARGN}: exit ${_rc}, expected ${expect}\nstdout: ${_out}\nstderr: ${_err}")
-  endif()
-  string(REGEX REPLACE "\n$" "" _last "${_err}")
-  if(NOT expect EQUAL 0 AND (_last MATCHES "\n" OR NOT _last MATCHES "^mhaprune: error: "))
-    message(FATAL_ERROR "mhaprune ${ARGN}: stderr must be one 'mhaprune: error:' line, got: ${_err}")
-  endif()
-  set(OUT "${_out}" PARENT_SCOPE)
-  set(ERR "${_err}" PARENT_SCOPE)
-  message(STATUS "ok: mhaprune ${ARGN} -> ${_rc}")
-endfunction()
-
-function(expect_match text regex what)
-  if(NOT "${text}" MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: does not match '${regex}':\n${text}")
-  endif()
-endfunction()
-
-function(check_pruned dir removed)
-  execute_process(COMMAND "${CHECKER}" "${MODEL}" "${dir}" --expect-removed ${removed}
-                  RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
-  if(NOT _rc EQUAL 0)
-    message(FATAL_ERROR "check_pruned ${dir}: ${_err}\n${_out}")
-  endif()
-endfunction()
 
 # removed_counts(<var> <report>): "n0;n1;n2;n3", the heads each block lost.
 function(removed_counts var report)
@@ -70,12 +38,9 @@ file(WRITE "${WORK}/single.json" [=[{
 run(0 prune "${MODEL}" -o "${WORK}/single" --config "${WORK}/single.json" --report "${WORK}/single.json.report" -q)
 check_pruned("${WORK}/single" 4)
 removed_counts(_counts "${WORK}/single.json.report")
-if(NOT _counts STREQUAL "1;1;1;1")
-  message(FATAL_ERROR "local scope from an INC config: removed per block ${_counts}, expected 1;1;1;1")
-endif()
-if(NOT ERR STREQUAL "mhaprune: warning: Intel Neural Compressor config keys accepted and ignored (mhaprune does not use them): pruning_type, min_sparsity_ratio_per_op, pruning_op_types, reg_type\n")
-  message(FATAL_ERROR "expected one warning line naming the ignored keys once, got: ${ERR}")
-endif()
+expect_equal("${_counts}" "1;1;1;1" "local scope from an INC config: removed per block")
+expect_equal("${ERR}" "mhaprune: warning: Intel Neural Compressor config keys accepted and ignored (mhaprune does not use them): pruning_type, min_sparsity_ratio_per_op, pruning_op_types, reg_type\n"
+             "one warning line naming the ignored keys once")
 
 # --- pruning_configs: layers 0-1 global at 0.5 (4 of their 8 heads), layers 2-3 local at 0.25 -----
 file(WRITE "${WORK}/plan.json" [=[{

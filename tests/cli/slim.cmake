@@ -16,75 +16,15 @@
 # or an unmasked model, writes nothing (exit 5); --tolerance; an existing output without --force,
 # an output inside the input, bad options; the input's files are byte-identical at the end.
 
-foreach(_v CLI CHECKER PYTHON MASKER MODEL WORK)
-  if(NOT DEFINED ${_v})
-    message(FATAL_ERROR "slim.cmake: -D${_v}= is required")
-  endif()
-endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/cli_helpers.cmake")
+mhaprune_require(slim.cmake CLI CHECKER PYTHON MASKER MODEL WORK)
 
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
 
-# run(<expected exit code> <args...>): sets OUT and ERR. A failure (exit 1-4) prints one
-# "mhaprune: error:" line; exit 0 and 5 print nothing on stderr (progress is off with --quiet).
-function(run expect)
-  execute_process(COMMAND "${CLI}" ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
-  if(NOT "${_rc}" STREQUAL "${expect}")
-    message(FATAL_ERROR "mhaprune ${ARGN}: exit ${_rc}, expected ${expect}\nstdout: ${_out}\nstderr: ${_err}")
-  endif()
-  string(REGEX REPLACE "\n$" "" _last "${_err}")
-  if(expect EQUAL 0 OR expect EQUAL 5)
-    if(NOT _err STREQUAL "")
-      message(FATAL_ERROR "mhaprune ${ARGN}: exit ${_rc} with stderr: ${_err}")
-    endif()
-  elseif(_last MATCHES "\n" OR NOT _last MATCHES "^mhaprune: error: ")
-    message(FATAL_ERROR "mhaprune ${ARGN}: stderr must be one 'mhaprune: error:' line, got: ${_err}")
-  endif()
-  set(OUT "${_out}" PARENT_SCOPE)
-  set(ERR "${_err}" PARENT_SCOPE)
-  message(STATUS "ok: mhaprune ${ARGN} -> ${_rc}")
-endfunction()
-
-function(expect_match text regex what)
-  if(NOT "${text}" MATCHES "${regex}")
-    message(FATAL_ERROR "${what}: does not match '${regex}':\n${text}")
-  endif()
-endfunction()
-
-function(expect_equal got want what)
-  if(NOT "${got}" STREQUAL "${want}")
-    message(FATAL_ERROR "${what}: got '${got}', expected '${want}'")
-  endif()
-endfunction()
-
-function(expect_absent path what)
-  if(EXISTS "${path}")
-    message(FATAL_ERROR "${what}: ${path} exists, but nothing should have been written")
-  endif()
-endfunction()
-
-function(check_command what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err)
-  if(NOT _rc EQUAL 0)
-    message(FATAL_ERROR "${what} failed (exit ${_rc}):\n${_out}\n${_err}")
-  endif()
-  message(STATUS "ok: ${what}: ${_out}")
-endfunction()
-
-function(hash_tree var dir)
-  file(GLOB_RECURSE _files LIST_DIRECTORIES true RELATIVE "${dir}" "${dir}/*")
-  list(SORT _files)
-  set(_list "")
-  foreach(_f IN LISTS _files)
-    if(IS_DIRECTORY "${dir}/${_f}")
-      list(APPEND _list "${_f}/")
-    else()
-      file(SHA256 "${dir}/${_f}" _h)
-      list(APPEND _list "${_f}=${_h}")
-    endif()
-  endforeach()
-  set(${var} "${_list}" PARENT_SCOPE)
-endfunction()
+# A failure (exit 1-4) prints one "mhaprune: error:" line; exit 0 and 5 print nothing on stderr
+# (progress is off with --quiet).
+set(RUN_SILENT_EXITS 0 5)
 
 set(_masked "${WORK}/masked")
 set(_mask "0:1,5/1:0,1,2,4/2:0,1,2,3,4,5,6,7")

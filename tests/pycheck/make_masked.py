@@ -21,14 +21,13 @@ heads --removed names were removed from each layer (no layer named: none). Exit 
 import argparse
 import json
 import os
-import shutil
 import sys
 
 import numpy as np
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import check_pruned as cp  # noqa: E402
+import st_io  # noqa: E402
 
 
 def parse_heads(spec):
@@ -60,7 +59,7 @@ def mask(args):
     cfg = json.load(open(os.path.join(args.src, "config.json")))
     H, D = cfg["num_attention_heads"], cfg["hidden_size"]
     d = cfg.get("head_dim") or D // H
-    tensors = cp.load_tensors(args.src)
+    tensors = st_io.read(args.src)
     for what, spec in (("o", args.heads), ("q", args.zero_q)):
         for layer, heads in parse_heads(spec).items():
             o_name, q_name, qb_name = names(cfg, layer)
@@ -80,24 +79,7 @@ def mask(args):
                     a = a.copy()
                     a[h * d:(h + 1) * d, ...] = stored(dtype, 0.0, a)
                     tensors[name] = (dtype, a)
-    shutil.rmtree(args.dst, ignore_errors=True)
-    shutil.copytree(args.src, args.dst, ignore=shutil.ignore_patterns("model*.safetensors*"))
-    all_names = sorted(tensors)
-    n = max(1, min(args.shards, len(all_names)))
-    if n == 1:
-        with open(os.path.join(args.dst, "model.safetensors"), "wb") as f:
-            f.write(cp.ref.serialize(tensors))
-    else:
-        weight_map = {}
-        for k in range(n):
-            part = all_names[k * len(all_names) // n:(k + 1) * len(all_names) // n]
-            shard = f"model-{k + 1:05d}-of-{n:05d}.safetensors"
-            with open(os.path.join(args.dst, shard), "wb") as f:
-                f.write(cp.ref.serialize({name: tensors[name] for name in part}))
-            weight_map.update({name: shard for name in part})
-        total = sum(a.nbytes for _, a in tensors.values())
-        with open(os.path.join(args.dst, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    st_io.write(args.src, args.dst, tensors, args.shards)
     print(f"{args.dst}: heads {args.heads!r} masked (O columns = {args.value}), Q zeroed {args.zero_q!r}")
     return 0
 

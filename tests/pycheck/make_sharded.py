@@ -10,14 +10,12 @@ SRC_DIR is copied. DST_DIR is replaced. Gives the pycheck tests a sharded input 
 """
 
 import argparse
-import json
 import os
-import shutil
 import sys
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import check_pruned as cp  # noqa: E402
+import st_io  # noqa: E402
 
 
 def main(argv):
@@ -26,22 +24,9 @@ def main(argv):
     parser.add_argument("dst")
     parser.add_argument("--shards", type=int, default=2)
     args = parser.parse_args(argv)
-    tensors = cp.load_tensors(args.src)
-    names = sorted(tensors)
-    n = max(1, min(args.shards, len(names)))
-    shutil.rmtree(args.dst, ignore_errors=True)
-    shutil.copytree(args.src, args.dst, ignore=shutil.ignore_patterns("model*.safetensors*"))
-    weight_map = {}
-    for k in range(n):
-        part = names[k * len(names) // n:(k + 1) * len(names) // n]
-        shard = f"model-{k + 1:05d}-of-{n:05d}.safetensors"
-        with open(os.path.join(args.dst, shard), "wb") as f:
-            f.write(cp.ref.serialize({name: tensors[name] for name in part}))
-        weight_map.update({name: shard for name in part})
-    total = sum(a.nbytes for _, a in tensors.values())
-    with open(os.path.join(args.dst, "model.safetensors.index.json"), "w") as f:
-        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
-    print(f"{args.dst}: {len(names)} tensors in {n} shards")
+    tensors = st_io.read(args.src)
+    n = st_io.write(args.src, args.dst, tensors, args.shards, index_for_one=True)
+    print(f"{args.dst}: {len(tensors)} tensors in {n} shards")
     return 0
 
 
