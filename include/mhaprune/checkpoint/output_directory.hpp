@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mhaprune/error.hpp"
+#include "mhaprune/io/detail/stale_temporaries.hpp"
 #include "mhaprune/io/detail/system_error.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
 
@@ -82,7 +83,9 @@ inline void remove_tree(const std::string& path) noexcept {
 ///
 /// The temporary is `.<name>.tmp-<pid>-<n>-<clock>` next to the final path. With `overwrite`, an
 /// existing directory at the final path is moved aside at commit, the new one renamed in, and the
-/// old one deleted.
+/// old one deleted. A process killed while writing (SIGKILL, no destructor) leaves its temporary
+/// behind; the next `OutputDirectory` for the same final path removes it
+/// (`io::detail::remove_stale_temporaries`: only temporaries of that name whose pid no longer runs).
 class OutputDirectory {
  public:
   /// Checks the destination against `input` (a directory or file that must not be touched), then
@@ -95,6 +98,7 @@ class OutputDirectory {
     check_destination(final_path, input, overwrite);
     while (final_path_.size() > 1 && final_path_.back() == '/') final_path_.pop_back();
     const auto [dir, base] = io::detail::split_path(final_path_);
+    io::detail::remove_stale_temporaries(final_path_);  // after the checks: a refused run removes nothing
     static std::atomic<unsigned> counter{0};
     for (int attempt = 0; attempt < 100; ++attempt) {
       const auto clock =
