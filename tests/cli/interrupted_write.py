@@ -14,8 +14,11 @@ stopped run behind (the library removes temporaries whose writer no longer runs)
       must die mid-write (a kill that lands after the tool finished checks the completed output
       and another delay is drawn)
   interrupted_write.py fsize     --cli CLI --work WORK --format safetensors|gguf
-      a file-size limit (RLIMIT_FSIZE, `ulimit -f`) below the output's size: the tool dies of
-      SIGXFSZ (or, if it ignores the signal, reports the write's EFBIG as an io error, exit 3)
+      a file-size limit (RLIMIT_FSIZE, `ulimit -f`) of 4 MiB, below the output's size, run twice:
+      SIGXFSZ at its default action (as a shell starts the tool): it dies of SIGXFSZ, leaving its
+      temporary for the next run to remove (exit 3 accepted too, should the tool ignore the signal);
+      SIGXFSZ ignored (as Python starts it; an ignored signal stays ignored across exec): the write
+      fails with EFBIG, an io error (exit 3) naming the file, temporaries removed
   interrupted_write.py full-disk --cli CLI --work WORK --format safetensors|gguf
       the output on a small tmpfs mounted in a private mount namespace (`unshare -m` as root, else
       `unshare -Urm`; fails, never skips, when neither works): exit 3 naming the file, nothing left;
@@ -39,7 +42,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -62,7 +64,8 @@ def log(msg):
 
 # --- inputs ------------------------------------------------------------------------------------------
 BERT = dict(hidden=512, heads=8, layers=8, ffn=2048, vocab=2048, positions=512)
-LLAMA = dict(n_embd=512, n_head=8, n_head_kv=4, head_dim=64, n_layer=8, n_ff=2048, vocab=256)  # 256: the byte vocabulary
+LLAMA = dict(n_embd=512, n_head=8, n_head_kv=4, head_dim=64, n_layer=8, n_ff=2048,
+             vocab=256)  # 256: the byte vocabulary of make_tiny_gguf
 
 
 def write_safetensors(path, tensors):
@@ -317,6 +320,7 @@ def cmd_kill(a):
             c.expect_output(out, what)
             if temporaries(out):
                 fail("%s: a finished run left temporaries: %s" % (what, temporaries(out)))
+            shutil.rmtree(parent)
             continue
         if p.returncode != -signal.SIGKILL:
             fail("%s: exit %d, not killed\n%s%s" % (what, p.returncode, stdout.decode(), stderr.decode()))
@@ -325,6 +329,7 @@ def cmd_kill(a):
             # Killed after the rename (while syncing or exiting): the output must be the whole one.
             log("%s: killed after the output was renamed into place; it must be complete" % what)
             c.expect_output(out, what)
+            shutil.rmtree(parent)
             continue
         killed += 1
         pid = str(p.pid)
