@@ -9,10 +9,10 @@ stopped run behind (the library removes temporaries whose writer no longer runs)
       LLaMA GGUF file (WORK/inputs/llama.gguf, F32), numpy with fixed seeds, so that writing the
       output takes a noticeable time (tenths of a second here, more under ASan)
   interrupted_write.py kill      --cli CLI --work WORK --format safetensors|gguf [--seed N]
-      SIGKILL at random points of the write: after the temporary appears, a random delay drawn from
-      [0, 1.1 x the write time of an uninterrupted run] (seed printed); at least MIN_KILLED runs
-      must die mid-write (a kill that lands after the tool finished checks the completed output
-      and another delay is drawn)
+      SIGKILL at random points of the write: after the temporary appears, a random delay (seed
+      printed) from each quarter in turn of the write time of an uninterrupted run (the last up to
+      1.1 x); every quarter tried and at least MIN_KILLED runs dead mid-write (a kill that lands
+      after the tool finished checks the completed output, and another delay is drawn)
   interrupted_write.py fsize     --cli CLI --work WORK --format safetensors|gguf
       a file-size limit (RLIMIT_FSIZE, `ulimit -f`) of 4 MiB, below the output's size, run twice:
       SIGXFSZ at its default action (as a shell starts the tool): it dies of SIGXFSZ, leaving its
@@ -298,14 +298,18 @@ def cmd_kill(a):
     rng = random.Random(seed)
     log("kill: seed %d (rerun with --seed %d to replay the same delays)" % (seed, seed))
     killed = 0
+    # Delays cycle through four bands of the write time, so that kills land early, in the middle and
+    # late (the last band runs past the end: the sync, the rename, the exit).
+    bands = [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.1)]
     for attempt in range(1, MAX_TRIES + 1):
-        if killed >= MIN_KILLED:
+        if killed >= MIN_KILLED and attempt > len(bands):
             break
         parent = os.path.join(c.work, "attempt-%d" % attempt)
         shutil.rmtree(parent, ignore_errors=True)
         os.makedirs(parent)
         out = c.output_path(parent)
-        delay = rng.uniform(0.0, 1.1 * write_time)
+        lo, hi = bands[(attempt - 1) % len(bands)]
+        delay = rng.uniform(lo * write_time, hi * write_time)
         p = subprocess.Popen(c.command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         appeared = wait_for_temporary(p, out)
         if appeared is not None:
