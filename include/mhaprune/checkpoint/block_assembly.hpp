@@ -15,6 +15,7 @@
 #include "mhaprune/checkpoint/preset.hpp"
 #include "mhaprune/core/attention_block.hpp"
 #include "mhaprune/error.hpp"
+#include "mhaprune/io/detail/huge_pages.hpp"
 #include "mhaprune/io/detail/text.hpp"
 #include "mhaprune/io/safetensors_writer.hpp"
 #include "mhaprune/io/sharded.hpp"
@@ -216,7 +217,13 @@ class LoadedBlock {
       }
       dtypes_[*full] = view.dtype();
       if (view.shape().size() == 2) {
-        matrices_[*full] = std::make_unique<Matrix>(view.template read_matrix<Scalar>());
+        // Allocated, advised to use huge pages while still untouched, then filled: one page fault
+        // per 2 MiB instead of per 4 KiB (see advise_huge_pages), the same values as read_matrix.
+        auto m = std::make_unique<Matrix>(static_cast<Index>(view.shape()[0]),
+                                          static_cast<Index>(view.shape()[1]));
+        io::detail::advise_huge_pages(m->data(), static_cast<std::size_t>(m->size()) * sizeof(Scalar));
+        view.decode_into(m->data());
+        matrices_[*full] = std::move(m);
       } else {
         vectors_[*full] = std::make_unique<Vector>(view.template read_vector<Scalar>());
       }

@@ -109,10 +109,13 @@ inline PruneReport score_checkpoint(const Checkpoint& ckpt, const PruneOptions& 
 ///    the input's shards (same file names, every tensor in the same shard as in the input, so a
 ///    sharded input gives as many shards and an index with the same metadata and an updated
 ///    `total_size`; a single file gives a single `model.safetensors`), each shard's `__metadata__` kept.
-///    Non-attention tensors are copied byte for byte; each block is read when its first tensor is
-///    written, pruned (with compensation if asked), written in each tensor's original dtype and
-///    freed after its last, so memory does not grow with the number of layers. Kept values are
-///    bit-identical to the input unless compensation changed them.
+///    Non-attention tensors are copied byte for byte, by range from the input file (inside the
+///    kernel, as `cp` does). A pruned tensor that is only the kept heads' bytes (Q/K/V, and O
+///    without compensation) is copied the same way, run by run; any other block tensor comes from
+///    the block, read when the first such tensor is written, pruned (with compensation if asked),
+///    written in each tensor's original dtype and freed after its last, so memory does not grow
+///    with the number of layers. Kept values are bit-identical to the input unless compensation
+///    changed them.
 /// 5. Writes config.json (see `output_config`) and copies every other file of the input directory
 ///    (see `copy_other_files`; only when the checkpoint was opened as a directory or index).
 ///
@@ -158,7 +161,7 @@ inline PruneReport prune_checkpoint(const Checkpoint& ckpt, const std::string& o
 
   OutputDirectory out(out_dir, input, options.overwrite);
   const io::ShardedReader& reader = ckpt.reader();
-  StreamedBlocks streamed(ckpt, plans, options);
+  StreamedBlocks streamed(ckpt, plans, options, 2, StreamedBlocks::Source::input_file);
   std::map<std::string, std::size_t> block_of;
   for (std::size_t i = 0; i < plans.size(); ++i)
     for (const auto& [name, shape] : plans[i].shapes_after) block_of[name] = i;
@@ -182,9 +185,11 @@ inline PruneReport prune_checkpoint(const Checkpoint& ckpt, const std::string& o
     } else {
       const io::TensorInfo& info = reader.info(name);
       w.add_streamed(name, info.dtype, info.shape, [&reader, name = name](io::ByteSink& sink) {
-        const io::TensorView view = reader.tensor(name);
-        sink.append(view.bytes().data(), view.bytes().size());
-        reader.shard(reader.shard_of(name)).release(view.info());
+        // Copied by range from the input file (inside the kernel), not through its map.
+        const io::SafetensorsReader& shard = reader.shard(reader.shard_of(name));
+        const io::TensorInfo& own = shard.info(name);
+        sink.append_mapped(shard.mapped_file(), shard.bytes(own));
+        shard.release(own);
       });
     }
   }

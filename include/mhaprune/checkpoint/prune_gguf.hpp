@@ -402,8 +402,7 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
       const auto it = role_of.find(t.name);
       if (it == role_of.end()) {
         writer.add_tensor(t.name, t.type, t.ne, [&shard, &t](io::ByteSink& sink) {
-          const io::ByteSpan bytes = shard.bytes(t);
-          sink.append(bytes.data(), bytes.size());
+          sink.append_mapped(shard.mapped_file(), shard.bytes(t));  // by range, not through the map
           shard.release(t);
         });
         continue;
@@ -431,7 +430,7 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
           runs = detail::index_runs(rows);
           ne[1] = rows.size();
           writer.add_tensor(t.name, type, ne, [&shard, &t, runs](io::ByteSink& sink) {
-            detail::emit_rows(sink, shard.bytes(t), t.row_bytes(), runs);
+            detail::emit_rows(sink, shard.mapped_file(), shard.bytes(t), t.row_bytes(), runs);
             shard.release(t);
           });
         } else {
@@ -472,7 +471,7 @@ inline GgufPruneResult prune_gguf(const GgufModel& model, const std::string& out
       } else {
         ne[1] = source.size();
         writer.add_tensor(t.name, type, ne, [&shard, &t, runs](io::ByteSink& sink) {
-          detail::emit_rows(sink, shard.bytes(t), t.row_bytes(), runs);
+          detail::emit_rows(sink, shard.mapped_file(), shard.bytes(t), t.row_bytes(), runs);
           shard.release(t);
         });
       }

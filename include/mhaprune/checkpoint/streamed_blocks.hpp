@@ -2,16 +2,19 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstddef>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "mhaprune/checkpoint/block_assembly.hpp"
 #include "mhaprune/checkpoint/block_plan.hpp"
+#include "mhaprune/checkpoint/detail/direct_copy.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/prune_options.hpp"
 #include "mhaprune/checkpoint/score_blocks.hpp"
@@ -85,16 +88,43 @@ class PrunedBlockOf final : public PrunedBlock {
 /// deterministic), so memory stays bounded whatever the number of layers.
 class StreamedBlocks {
  public:
+  /// How a tensor that is only a selection of the input's bytes is written.
+  enum class Source {
+    pruned_block,  ///< every tensor from the block read and pruned in memory
+    input_file,    ///< such tensors copied from the input file by range (see `emit`)
+  };
+
+  /// @param capacity the most blocks held at once (at least 1).
+  /// @param source `input_file` (what `prune_checkpoint` uses) writes kept heads' bytes straight
+  ///        from the input; the bytes written are the same either way.
   StreamedBlocks(const Checkpoint& ckpt, const std::vector<BlockPlan>& plans, const PruneOptions& options,
-                 std::size_t capacity = 2)
-      : ckpt_(ckpt), plans_(plans), options_(options), capacity_(capacity < 1 ? 1 : capacity) {
+                 std::size_t capacity = 2, Source source = Source::pruned_block)
+      : ckpt_(ckpt),
+        plans_(plans),
+        options_(options),
+        capacity_(capacity < 1 ? 1 : capacity),
+        from_input_(source == Source::input_file) {
     for (std::size_t i = 0; i < plans.size(); ++i) remaining_.push_back(plans[i].shapes_after.size());
   }
 
-  /// Writes tensor `name` of block `index`.
+  /// Writes tensor `name` of block `index`. With `Source::input_file`, a tensor that is a selection
+  /// of the input's bytes (Q/K/V cut to the kept heads; O too unless compensation changes it; see
+  /// `detail::direct_copy`) is copied from the input file by range, in as few runs as the kept
+  /// heads allow, without reading the block into memory; everything else comes from the pruned block.
   void emit(std::size_t index, const std::string& name, io::ByteSink& sink) {
-    const detail::PrunedBlock& block = get(index);
-    block.emit(name, sink);
+    std::optional<detail::DirectCopy> direct;
+    if (from_input_) {
+      direct = detail::direct_copy(ckpt_.reader(), ckpt_.blocks()[index], plans_[index], name,
+                                   options_.compensation.method != CompensationMethod::none);
+    }
+    if (direct) {
+      const io::SafetensorsReader& shard = ckpt_.reader().shard(ckpt_.reader().shard_of(name));
+      const io::TensorInfo& t = shard.info(name);
+      detail::emit_direct(*direct, shard.mapped_file(), shard.bytes(t), sink);
+      shard.release(t);
+    } else {
+      get(index).emit(name, sink);
+    }
     if (--remaining_[index] == 0) {
       drop(index);
       ++finished_;
@@ -139,6 +169,7 @@ class StreamedBlocks {
   const std::vector<BlockPlan>& plans_;
   const PruneOptions& options_;
   std::size_t capacity_;
+  bool from_input_;
   std::vector<std::size_t> remaining_;
   std::list<std::pair<std::size_t, std::unique_ptr<detail::PrunedBlock>>> held_;
   std::size_t finished_ = 0, materialized_ = 0, peak_ = 0;

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "mhaprune/error.hpp"
+#include "mhaprune/io/byte_span.hpp"
 #include "mhaprune/io/convert.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
 #include "mhaprune/io/dtype.hpp"
+#include "mhaprune/io/mapped_file.hpp"
 
 // What every streaming writer (safetensors, GGUF) shares: how a file is written (WriteOptions) and
 // the handle through which a tensor's bytes are produced while the file is written (ByteSink).
@@ -96,6 +98,44 @@ class ByteSink {
  public:
   /// Appends raw bytes.
   void append(const void* data, std::size_t size) { file_->append(data, size); }
+
+  /// Appends `size` bytes of `file` from byte `offset`, unchanged: a tensor copied through, or a
+  /// run of kept rows. A range of at least `kernel_copy_min` bytes is copied inside the kernel
+  /// (`copy_file_range` from `file.fd()`, as `cp` does: no page of it is mapped into or copied
+  /// through this process); where the file systems cannot, it is read and written through a 1 MiB
+  /// buffer. A smaller range is copied from the map through the write buffer, where a system
+  /// call per range would cost more than the copy. The output's bytes are the same either way.
+  /// @throws io_error naming `file.path()` if the range does not lie inside the file, or if the
+  ///         file is now shorter than the range (truncated after it was mapped); io_error naming
+  ///         the output with the system's reason if it cannot be written.
+  void append_file_range(const MappedFile& file, std::uint64_t offset, std::uint64_t size) {
+    if (offset > file.size() || size > file.size() - offset) {
+      throw io_error(mhaprune::detail::message(file.path(), ": bytes [", offset, ", ", offset + size,
+                                               ") lie outside the file of ", file.size(), " bytes"));
+    }
+    if (size == 0) return;
+    if (size < kernel_copy_min || file.fd() < 0) {
+      file_->append(file.data() + offset, static_cast<std::size_t>(size));
+    } else {
+      file_->append_range(file.fd(), offset, size, file.path());
+    }
+  }
+
+  /// As `append_file_range`, for bytes given as a span of `file.bytes()` (e.g. `reader.bytes(info)`).
+  /// @throws io_error naming `file.path()` if `range` is not inside `file.bytes()`; as above.
+  void append_mapped(const MappedFile& file, ByteSpan range) {
+    if (range.empty()) return;
+    const auto begin = reinterpret_cast<std::uintptr_t>(file.data()),
+               at = reinterpret_cast<std::uintptr_t>(range.data());
+    if (file.data() == nullptr || at < begin || at - begin > file.size()) {
+      throw io_error(mhaprune::detail::message(file.path(), ": a range of ", range.size(),
+                                               " bytes to copy does not point into the file's map"));
+    }
+    append_file_range(file, at - begin, range.size());
+  }
+
+  /// Ranges shorter than this are copied from the map by `append_file_range`.
+  static constexpr std::uint64_t kernel_copy_min = std::uint64_t{64} << 10;
 
   /// Appends the elements of an Eigen object with storage (float, double, Eigen::half or
   /// Eigen::bfloat16) in row-major order, stored as `stored_as` (F64, F32, F16 or BF16; narrowing

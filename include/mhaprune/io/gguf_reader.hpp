@@ -596,6 +596,9 @@ class GgufReader {
                                       static_cast<std::size_t>(info.byte_size)));
   }
   ByteSpan file_bytes() const noexcept { return map_.bytes(); }
+  /// The mapped file (its open descriptor lets a writer copy a tensor by range, see
+  /// `ByteSink::append_mapped`).
+  const MappedFile& mapped_file() const noexcept { return map_; }
   /// The open read-only descriptor of the file (for copy_file_range); -1 after a move.
   int fd() const noexcept { return fd_; }
 

@@ -24,7 +24,9 @@ namespace mhaprune::io {
 /// Pages are read from disk only when touched, so opening a 10 GB checkpoint and looking at its
 /// header costs a few pages. An empty file is not an error here: it maps to an empty span (no
 /// `mmap` call, which would refuse a zero length) and the safetensors parser then reports the file
-/// as too short. The descriptor is closed right after mapping.
+/// as too short. The read-only descriptor stays open while the object lives (`fd()`), so that a
+/// writer can copy ranges of the file inside the kernel (`copy_file_range`, see
+/// `ByteSink::append_file_range`) instead of through the mapped pages.
 ///
 /// The mapping is private and read-only: nothing is ever written back. If another process
 /// truncates the file while it is mapped, touching the lost pages raises SIGBUS, as with any map;
@@ -38,7 +40,7 @@ class MappedFile {
   /// @throws io_error naming `path` and the system's reason if it cannot be opened, is not a
   ///         regular file, or cannot be mapped.
   explicit MappedFile(std::string path) : path_(std::move(path)) {
-    int fd;
+    int fd = -1;
     do {
       fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // never block on a FIFO
     } while (fd < 0 && errno == EINTR);
@@ -68,7 +70,7 @@ class MappedFile {
       }
       data_ = static_cast<const std::byte*>(p);
     }
-    ::close(fd);
+    fd_ = fd;
   }
 
   ~MappedFile() { unmap(); }
@@ -78,13 +80,15 @@ class MappedFile {
   MappedFile(MappedFile&& other) noexcept
       : path_(std::move(other.path_)),
         data_(std::exchange(other.data_, nullptr)),
-        size_(std::exchange(other.size_, 0)) {}
+        size_(std::exchange(other.size_, 0)),
+        fd_(std::exchange(other.fd_, -1)) {}
   MappedFile& operator=(MappedFile&& other) noexcept {
     if (this != &other) {
       unmap();
       path_ = std::move(other.path_);
       data_ = std::exchange(other.data_, nullptr);
       size_ = std::exchange(other.size_, 0);
+      fd_ = std::exchange(other.fd_, -1);
     }
     return *this;
   }
@@ -95,6 +99,9 @@ class MappedFile {
   ByteSpan bytes() const noexcept { return {data_, size_}; }
   /// The path as given to the constructor, for messages.
   const std::string& path() const noexcept { return path_; }
+  /// The open read-only descriptor of the mapped file (for `copy_file_range`/`pread` of a range);
+  /// -1 for a default-constructed or moved-from object. Owned: closed by the destructor.
+  int fd() const noexcept { return fd_; }
 
   /// Tells the kernel this process is done with `range` (a span of `bytes()`) for now: its pages
   /// leave this process's resident set, while the page cache keeps them, so touching them again is
@@ -116,13 +123,16 @@ class MappedFile {
  private:
   void unmap() noexcept {
     if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
     data_ = nullptr;
     size_ = 0;
+    fd_ = -1;
   }
 
   std::string path_;
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  int fd_ = -1;
 };
 
 }  // namespace mhaprune::io

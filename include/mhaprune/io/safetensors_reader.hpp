@@ -49,6 +49,9 @@ class SafetensorsReader {
   const std::map<std::string, std::string>& metadata() const noexcept { return header_.metadata(); }
   /// The whole file.
   ByteSpan file_bytes() const noexcept { return file_.bytes(); }
+  /// The mapped file (its open descriptor lets a writer copy a tensor by range, see
+  /// `ByteSink::append_mapped`).
+  const MappedFile& mapped_file() const noexcept { return file_; }
 
   bool contains(std::string_view name) const noexcept { return header_.contains(name); }
   /// @throws missing_tensor_error naming the file and similar names in it.

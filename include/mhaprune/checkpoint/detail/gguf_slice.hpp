@@ -10,6 +10,7 @@
 #include "mhaprune/io/ggml_quants.hpp"
 #include "mhaprune/io/ggml_type.hpp"
 #include "mhaprune/io/gguf_writer.hpp"
+#include "mhaprune/io/mapped_file.hpp"
 
 namespace mhaprune::checkpoint::detail {
 
@@ -47,11 +48,14 @@ inline IndexRun first_unaligned_run(const std::vector<IndexRun>& runs, std::uint
   return {};
 }
 
-/// Writes rows of `row_bytes` each, the runs in order: the bytes of kept rows, unchanged.
-inline void emit_rows(io::ByteSink& sink, io::ByteSpan data, std::uint64_t row_bytes,
-                      const std::vector<IndexRun>& runs) {
+/// Writes rows of `row_bytes` each, the runs in order: the bytes of kept rows, unchanged. `data`
+/// lies in `file`'s map: each run is one range copy (inside the kernel when large, see
+/// `ByteSink::append_mapped`).
+inline void emit_rows(io::ByteSink& sink, const io::MappedFile& file, io::ByteSpan data,
+                      std::uint64_t row_bytes, const std::vector<IndexRun>& runs) {
   for (const IndexRun& r : runs)
-    sink.append(data.data() + r.begin * row_bytes, static_cast<std::size_t>(r.count * row_bytes));
+    sink.append_mapped(file, data.subspan(static_cast<std::size_t>(r.begin * row_bytes),
+                                          static_cast<std::size_t>(r.count * row_bytes)));
 }
 
 /// Writes, for each of `rows` rows of `ne0` elements of type `type`, the column runs (each a

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mhaprune/error.hpp"
+#include "mhaprune/io/detail/copy_range.hpp"
 #include "mhaprune/io/detail/stale_temporaries.hpp"
 #include "mhaprune/io/detail/system_error.hpp"
 
@@ -95,6 +96,29 @@ class TempFile {
     }
   }
 
+  /// Appends `size` bytes of the open file `in_fd` from byte `offset` (the input's own position is
+  /// not used or moved), copied inside the kernel (`copy_file_range`) when the file systems allow,
+  /// else read and written through the write buffer (see `copy_range`). Buffered bytes are written
+  /// first, so appends keep their order. `in_path` names the input in messages.
+  /// @throws io_error naming `in_path` if the input ends before `offset + size` or cannot be read;
+  ///         naming the final path if the temporary file cannot be written. After a throw the
+  ///         temporary file's contents are unspecified (the writer discards it).
+  void append_range(int in_fd, std::uint64_t offset, std::uint64_t size, const std::string& in_path) {
+    if (size == 0) return;
+    flush();
+    written_ += size;
+    const CopyRangeResult r =
+        copy_range(in_fd, offset, size, in_path, fd_, final_path_,
+                   mhaprune::detail::message("temporary file ", temp_path_), scratch_, buffer_capacity);
+    copied_in_kernel_ += r.in_kernel;
+    at_ += size;
+    start_writeback();
+  }
+
+  /// Bytes that `append_range` copied inside the kernel (the rest of `written()` went through
+  /// this process): for tests and benchmarks.
+  std::uint64_t copied_in_kernel() const noexcept { return copied_in_kernel_; }
+
   /// Flushes, optionally fsyncs, and closes the file; it keeps its temporary name.
   void finish(bool durable) {
     flush();
@@ -159,6 +183,10 @@ class TempFile {
       size -= static_cast<std::size_t>(n);
       at_ += static_cast<std::uint64_t>(n);
     }
+    start_writeback();
+  }
+
+  void start_writeback() noexcept {
 #if defined(__linux__)
     if (writeback_early_ && at_ - writeback_from_ >= writeback_chunk) {
       (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_),
@@ -173,10 +201,12 @@ class TempFile {
   int fd_ = -1;
   bool committed_ = false;
   std::uint64_t written_ = 0;
+  std::uint64_t copied_in_kernel_ = 0;
   std::uint64_t at_ = 0;              // bytes handed to write(2)
   std::uint64_t writeback_from_ = 0;  // start of the range not yet sent to disk early
   bool writeback_early_ = false;
   std::vector<std::byte> buffer_;
+  std::vector<std::byte> scratch_;  // the pread/write fallback of append_range, allocated if it runs
 };
 
 }  // namespace mhaprune::io::detail
