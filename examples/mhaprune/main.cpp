@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -27,6 +28,10 @@
 
 int main(int argc, char** argv) {
   using namespace mhaprune_cli;
+  // Under a file-size limit (ulimit -f) a write past it would kill the tool with SIGXFSZ, leaving its
+  // temporary file behind; ignored, the write fails with EFBIG instead, and the tool removes the
+  // temporary and reports an io error (exit 3) naming the file, as for a full disk.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app;
   CommandLine cl;
   define_command_line(app, cl);
