@@ -108,7 +108,7 @@ std::pair<std::vector<std::byte>, std::vector<std::byte>> through_sink(const io:
   return {std::vector<std::byte>(got.data(), got.data() + got.size()), expected};
 }
 
-TEST_CASE("copy range: a whole file copied by range is the file, copied inside the kernel",
+TEST_CASE("io copy_range: a whole file copied by range is the file, copied inside the kernel",
           "[io][copy_range]") {
   const fs::path dir = scratch("whole");
   const std::vector<std::byte> bytes = pattern((std::size_t{3} << 20) + 4097);
@@ -128,7 +128,7 @@ TEST_CASE("copy range: a whole file copied by range is the file, copied inside t
   CHECK(got == bytes);
 }
 
-TEST_CASE("copy range: short ranges at odd offsets, small and large, interleaved with appends",
+TEST_CASE("io copy_range: short ranges at odd offsets, small and large, interleaved with appends",
           "[io][copy_range]") {
   const fs::path dir = scratch("interleaved");
   const std::vector<std::byte> bytes = pattern(std::size_t{1} << 21);
@@ -149,7 +149,7 @@ TEST_CASE("copy range: short ranges at odd offsets, small and large, interleaved
   }
 }
 
-TEST_CASE("copy range: the pread/write fallback writes the same bytes and copies nothing in the kernel",
+TEST_CASE("io copy_range: the pread/write fallback writes the same bytes and copies nothing in the kernel",
           "[io][copy_range]") {
   const fs::path dir = scratch("fallback");
   const std::vector<std::byte> bytes =
@@ -166,7 +166,7 @@ TEST_CASE("copy range: the pread/write fallback writes the same bytes and copies
   CHECK(read_bytes(dir / "out.bin") == bytes);
 }
 
-TEST_CASE("copy range: a source on another file system (tmpfs to the temp directory) still copies",
+TEST_CASE("io copy_range: a source on another file system (tmpfs to the temp directory) still copies",
           "[io][copy_range]") {
   // Cross-file-system copy_file_range fails with EXDEV on most kernels: the fallback takes over.
   REQUIRE(fs::is_directory("/dev/shm"));
@@ -183,7 +183,7 @@ TEST_CASE("copy range: a source on another file system (tmpfs to the temp direct
   fs::remove_all(src_dir.parent_path());
 }
 
-TEST_CASE("copy range: a range past the end of the input throws io_error naming the input",
+TEST_CASE("io copy_range: a range past the end of the input throws io_error naming the input",
           "[io][copy_range]") {
   const fs::path dir = scratch("past-end");
   const std::vector<std::byte> bytes = pattern(std::size_t{1} << 17);
@@ -226,7 +226,7 @@ TEST_CASE("copy range: a range past the end of the input throws io_error naming 
   CHECK(names == std::vector<std::string>{"in.bin"});
 }
 
-TEST_CASE("copy range: a moved MappedFile keeps its descriptor; the moved-from one has none",
+TEST_CASE("io copy_range: a moved MappedFile keeps its descriptor; the moved-from one has none",
           "[io][copy_range]") {
   const fs::path dir = scratch("moved");
   const std::vector<std::byte> bytes = pattern(std::size_t{1} << 18);
