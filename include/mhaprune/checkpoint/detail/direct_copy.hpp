@@ -10,6 +10,7 @@
 
 #include "mhaprune/checkpoint/block_info.hpp"
 #include "mhaprune/checkpoint/block_plan.hpp"
+#include "mhaprune/checkpoint/detail/gguf_slice.hpp"
 #include "mhaprune/io/byte_sink.hpp"
 #include "mhaprune/io/sharded.hpp"
 
@@ -19,27 +20,14 @@
 
 namespace mhaprune::checkpoint::detail {
 
-/// A run of bytes, from the first byte of a tensor (rows) or of one of its rows (columns).
-struct ByteRun {
-  std::uint64_t begin = 0, size = 0;
-};
-
-/// How a pruned tensor is cut from the input's bytes: `runs` of the whole tensor (`rows == 0`:
-/// the head axis is the outer one), or `runs` of each of `rows` rows of `row_bytes` (the head axis
-/// is the inner one: O stored `[out, in]`, Q/K/V stored `[in, out]`).
+/// How a pruned tensor is cut from the input's bytes: the kept heads as `runs` of consecutive
+/// source head positions, each head `unit` bytes, of the whole tensor (`rows == 0`: the head axis
+/// is the outer one), or of each of `rows` rows of `row_bytes` (the head axis is the inner one: O
+/// stored `[out, in]`, Q/K/V stored `[in, out]`).
 struct DirectCopy {
-  std::vector<ByteRun> runs;
-  std::uint64_t rows = 0, row_bytes = 0;
+  std::vector<IndexRun> runs;
+  std::uint64_t unit = 0, rows = 0, row_bytes = 0;
 };
-
-/// Appends `runs` (in order) to `out`, merging a run that starts where the previous one ends.
-inline void add_run(std::vector<ByteRun>& out, ByteRun run) {
-  if (!out.empty() && out.back().begin + out.back().size == run.begin) {
-    out.back().size += run.size;
-  } else {
-    out.push_back(run);
-  }
-}
 
 /// How to write tensor `name` of a pruned block straight from the input, or nothing when it must be
 /// computed from the pruned block: a tensor the block creates; O and its bias when `compensated`
@@ -63,7 +51,7 @@ inline std::optional<DirectCopy> direct_copy(const io::ShardedReader& reader, co
   const io::TensorInfo& t = reader.info(name);
   if (name == n.o_bias) {  // O's bias is over the model width: unchanged
     if (planned->second != t.shape) return std::nullopt;
-    return DirectCopy{{ByteRun{0, t.byte_size()}}, 0, 0};
+    return DirectCopy{{IndexRun{0, 1}}, t.byte_size(), 0, 0};
   }
   // Which head axis: rows of a bias and of Q/K/V `[out, in]` or O `[in, out]`; columns otherwise.
   const bool bias = t.shape.size() == 1;
@@ -84,15 +72,18 @@ inline std::optional<DirectCopy> direct_copy(const io::ShardedReader& reader, co
   // Bytes of one head: `width` rows of the whole row, or `width` elements of one row.
   const std::uint64_t unit = head_rows ? width * (t.byte_size() / t.shape[0]) : width * element_bytes;
   DirectCopy copy;
+  copy.unit = unit;
   if (!head_rows) {
     copy.rows = t.shape[0];
     copy.row_bytes = t.shape[1] * element_bytes;
   }
+  std::vector<std::uint64_t> kept;  // source positions of the kept heads, in output order
   for (const Index id : after) {
     const auto at = std::find(before.begin(), before.end(), id);
     if (at == before.end()) return std::nullopt;
-    add_run(copy.runs, ByteRun{static_cast<std::uint64_t>(at - before.begin()) * unit, unit});
+    kept.push_back(static_cast<std::uint64_t>(at - before.begin()));
   }
+  copy.runs = index_runs(kept);
   return copy;
 }
 
@@ -100,18 +91,14 @@ inline std::optional<DirectCopy> direct_copy(const io::ShardedReader& reader, co
 inline void emit_direct(const DirectCopy& copy, const io::MappedFile& file, io::ByteSpan bytes,
                         io::ByteSink& sink) {
   if (copy.rows == 0) {
-    for (const ByteRun& r : copy.runs) {
-      sink.append_mapped(file,
-                         bytes.subspan(static_cast<std::size_t>(r.begin), static_cast<std::size_t>(r.size)));
-    }
+    emit_rows(sink, file, bytes, copy.unit, copy.runs);
     return;
   }
   for (std::uint64_t row = 0; row < copy.rows; ++row) {
-    const std::uint64_t base = row * copy.row_bytes;
-    for (const ByteRun& r : copy.runs) {
-      sink.append_mapped(
-          file, bytes.subspan(static_cast<std::size_t>(base + r.begin), static_cast<std::size_t>(r.size)));
-    }
+    emit_rows(sink, file,
+              bytes.subspan(static_cast<std::size_t>(row * copy.row_bytes),
+                            static_cast<std::size_t>(copy.row_bytes)),
+              copy.unit, copy.runs);
   }
 }
 

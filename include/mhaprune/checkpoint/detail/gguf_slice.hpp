@@ -48,9 +48,9 @@ inline IndexRun first_unaligned_run(const std::vector<IndexRun>& runs, std::uint
   return {};
 }
 
-/// Writes rows of `row_bytes` each, the runs in order: the bytes of kept rows, unchanged. `data`
-/// lies in `file`'s map: each run is one range copy (inside the kernel when large, see
-/// `ByteSink::append_mapped`).
+/// Writes rows (or other units, such as heads) of `row_bytes` each, the runs in order: the bytes of
+/// the kept ones, unchanged. `data` lies in `file`'s map: each run is one range copy (inside the
+/// kernel when large, see `ByteSink::append_mapped`).
 inline void emit_rows(io::ByteSink& sink, const io::MappedFile& file, io::ByteSpan data,
                       std::uint64_t row_bytes, const std::vector<IndexRun>& runs) {
   for (const IndexRun& r : runs)
