@@ -4,9 +4,12 @@
 // on a multi-head block and a grouped-query block, and layout independence.
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <mhaprune/mhaprune.hpp>
+#include <utility>
+#include <vector>
 
 #include "test_criteria_blocks.hpp"
 
@@ -361,6 +364,70 @@ TEST_CASE("element-wise scores of a large block: float accumulation stays accura
     INFO(mhaprune::to_string(r));
     CHECK(mhaprune::Magnitude(r).scores(sep.block).isApprox(oracle(L, wf, wf, false, r), 1e-6));
   }
+}
+
+TEST_CASE("element-wise numbers read one line at a time equal the bound block's, bit for bit",
+          "[criteria][magnitude][by_line]") {
+  // GQA, runs longer than one kernel block (D = 1500 > 1024), O's rows crossing every head.
+  const mhaprune::HeadLayout L(4, 2, 8, 1500);
+  Weights w;
+  w.q = Eigen::MatrixXd::Random(32, 1500);
+  w.k = Eigen::MatrixXd::Random(16, 1500);
+  w.v = Eigen::MatrixXd::Random(16, 1500);
+  w.o = Eigen::MatrixXd::Random(1500, 32);
+  Separate<float> sep("lines", L, w);
+  namespace seg = mhaprune::layout::segments;
+  const std::vector<mhaprune::LinedWeight> lined = {
+      {seg::single(L, mhaprune::Role::query), 32, 1500, true},
+      {seg::single(L, mhaprune::Role::key), 16, 1500, true},
+      {seg::single(L, mhaprune::Role::value), 16, 1500, true},
+      {seg::single(L, mhaprune::Role::output), 1500, 32, false}};
+  const RowMat<float>* mats[4] = {&sep.q, &sep.k, &sep.v, &sep.o};
+  std::vector<float> line;  // a copy, so that nothing reads the bound matrices through the pointer
+  std::vector<std::pair<std::size_t, Index>> asked;
+  const auto line_of = [&](std::size_t t, Index r) -> const float* {
+    asked.emplace_back(t, r);
+    const RowMat<float>& m = *mats[t];
+    line.assign(m.data() + r * m.cols(), m.data() + (r + 1) * m.cols());
+    return line.data();
+  };
+  for (Reduction r : mhaprune::all_reductions) {
+    INFO(mhaprune::to_string(r));
+    const mhaprune::Magnitude c(r, mhaprune::RoleWeights{1.0, 0.5, 2.0, 1.5});
+    asked.clear();
+    const Eigen::VectorXd by_line = c.scores_by_line(L, lined, line_of);
+    CHECK(by_line == c.scores(sep.block));  // exactly: same runs, same order of additions
+    // Every line once, in ascending order within each weight.
+    REQUIRE(asked.size() == 32 + 16 + 16 + 1500);
+    CHECK(asked.front() == std::pair<std::size_t, Index>{0, 0});
+    CHECK(asked.back() == std::pair<std::size_t, Index>{3, 1499});
+    CHECK(std::is_sorted(asked.begin(), asked.end()));
+  }
+}
+
+TEST_CASE("element-wise numbers by line: weights that do not cover the heads are refused",
+          "[criteria][by_line]") {
+  const mhaprune::HeadLayout L(4, 2, 8, 64);
+  namespace seg = mhaprune::layout::segments;
+  std::vector<float> zeros(64, 0.0f);
+  const auto line_of = [&](std::size_t, Index) -> const float* { return zeros.data(); };
+  std::vector<mhaprune::LinedWeight> lined = {{seg::single(L, mhaprune::Role::query), 32, 64, true},
+                                              {seg::single(L, mhaprune::Role::key), 16, 64, true},
+                                              {seg::single(L, mhaprune::Role::value), 16, 64, true}};
+  const mhaprune::Magnitude c;
+  CHECK_THROWS_MATCHES(c.scores_by_line(L, lined, line_of), mhaprune::shape_error,
+                       Catch::Matchers::Message("magnitude: the output weight is missing for unit 0"));
+  lined.push_back({seg::single(L, mhaprune::Role::output), 64, 31, false});
+  CHECK_THROWS_MATCHES(c.scores_by_line(L, lined, line_of), mhaprune::shape_error,
+                       Catch::Matchers::Message("magnitude: lined weight 3 of 64 lines of 31 elements: its "
+                                                "segments add up to 32 along the head axis, which has 31"));
+  lined.back().length = 32;
+  lined.push_back(lined[1]);
+  CHECK_THROWS_MATCHES(
+      c.scores_by_line(L, lined, line_of), mhaprune::shape_error,
+      Catch::Matchers::Message("magnitude: the key weight is given more than once for unit 0"));
+  lined.pop_back();
+  CHECK(c.scores_by_line(L, lined, line_of).size() == 4);
 }
 
 }  // namespace test_criteria_element_wise

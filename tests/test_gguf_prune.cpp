@@ -519,4 +519,64 @@ TEST_CASE("prune_gguf: a fused attn_qkv loses the removed heads' rows in each of
   }
 }
 
+TEST_CASE("GgufBlockDecoder: magnitude read row by row equals the decoded block's, bit for bit", "[gguf]") {
+  // Types with and without a min, separate and fused Q/K/V, GQA. The row path is the same for
+  // every type (dequantize_row), so the types ggml can encode here stand for all.
+  for (const io::GgmlType type : {io::GgmlType::F32, io::GgmlType::F16, io::GgmlType::BF16,
+                                  io::GgmlType::Q8_0, io::GgmlType::Q4_1, io::GgmlType::Q5_0}) {
+    for (const bool fused : {false, true}) {
+      INFO(io::to_string(type) << (fused ? " fused" : " separate"));
+      TinySpec s;
+      s.type = type;
+      s.embd = 256;
+      s.head_dim = 64;
+      s.fused_qkv = fused;
+      if (fused) s.arch = "phi3";
+      const TinyModel m = write_model(s);
+      const ck::GgufModel model = ck::GgufModel::open(m.path);
+      ck::GgufBlockDecoder decoder;
+      for (const ck::BlockInfo& info : model.blocks()) {
+        for (const mhaprune::Reduction r : mhaprune::all_reductions) {
+          const mhaprune::Magnitude c(r, mhaprune::RoleWeights{1.0, 2.0, 0.5, 1.0});
+          const Eigen::VectorXd by_row = decoder.score_by_row(c, model, info);
+          const Eigen::VectorXd decoded = c.scores(decoder.decode(model, info));
+          CHECK(by_row == decoded);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("GgufBlockDecoder: magnitude by row against means computed here from the decoded rows", "[gguf]") {
+  TinySpec s;  // llama, F32, 4 heads of 16, 2 K/V heads
+  const TinyModel m = write_model(s);
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  const io::GgufReader r(m.path);
+  ck::GgufBlockDecoder decoder;
+  const ck::BlockInfo& info = model.blocks()[1];
+  const Eigen::VectorXd scores = decoder.score_by_row(mhaprune::Magnitude{}, model, info);
+  REQUIRE(scores.size() == 4);
+  const auto mean_abs = [&](const std::string& name, std::uint64_t row0, std::uint64_t rows,
+                            std::uint64_t col0, std::uint64_t cols) {
+    const io::GgufTensorInfo& t = r.tensor(name);
+    std::vector<float> row(t.ne[0]);
+    double sum = 0;
+    for (std::uint64_t i = row0; i < row0 + rows; ++i) {
+      io::dequantize_row(t.type, r.bytes(t).data() + i * t.row_bytes(), row.data(),
+                         static_cast<std::int64_t>(t.ne[0]));
+      for (std::uint64_t j = col0; j < col0 + cols; ++j) sum += std::abs(static_cast<double>(row[j]));
+    }
+    return sum / static_cast<double>(rows * cols);
+  };
+  for (std::uint64_t h = 0; h < 4; ++h) {
+    const std::uint64_t kv = h / 2;
+    const double expected = (mean_abs("blk.1.attn_q.weight", h * 16, 16, 0, 64) +
+                             mean_abs("blk.1.attn_k.weight", kv * 16, 16, 0, 64) +
+                             mean_abs("blk.1.attn_v.weight", kv * 16, 16, 0, 64) +
+                             mean_abs("blk.1.attn_output.weight", 0, 64, h * 16, 16)) /
+                            4;
+    CHECK(scores(static_cast<Index>(h)) == Approx(expected).epsilon(1e-6));
+  }
+}
+
 }  // namespace test_gguf_prune

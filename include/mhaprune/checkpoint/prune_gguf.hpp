@@ -21,6 +21,7 @@
 #include "mhaprune/checkpoint/prune_options.hpp"
 #include "mhaprune/checkpoint/score_blocks.hpp"
 #include "mhaprune/criteria/any_criterion.hpp"
+#include "mhaprune/criteria/magnitude.hpp"
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/ggml_quants.hpp"
 #include "mhaprune/io/gguf_split.hpp"
@@ -133,7 +134,8 @@ inline std::string run_columns(const IndexRun& r) {
 }  // namespace detail
 
 /// Scores every block of a GGUF model with `criterion`, one block at a time (decoded to float,
-/// scored, freed). Scores are in current head order (ascending original id).
+/// scored, freed; magnitude decodes one row at a time instead, see `GgufBlockDecoder::score_by_row`).
+/// Scores are in current head order (ascending original id).
 /// @throws unsupported_dtype_error for a block whose weights cannot be decoded; evidence_error when
 ///         the criterion needs statistics that are missing; what the criterion throws.
 inline std::vector<Eigen::VectorXd> score_gguf_blocks(const GgufModel& model, AnyCriterion& criterion,
@@ -141,7 +143,11 @@ inline std::vector<Eigen::VectorXd> score_gguf_blocks(const GgufModel& model, An
   std::vector<Eigen::VectorXd> scores;
   GgufBlockDecoder decoder;
   for (const BlockInfo& info : model.blocks()) {
-    scores.push_back(detail::score_block(criterion, decoder.decode(model, info), info, options));
+    if (const Magnitude* magnitude = criterion.target<Magnitude>()) {
+      scores.push_back(decoder.score_by_row(*magnitude, model, info));
+    } else {
+      scores.push_back(detail::score_block(criterion, decoder.decode(model, info), info, options));
+    }
     if (options.progress)
       options.progress(Progress{"score", scores.size(), model.blocks().size(), info.name});
   }
