@@ -3,7 +3,7 @@
 """llama.cpp judges a pruned GGUF model: it must compute what the original computes with the same
 heads masked (their O columns zeroed).
 
-  judge.py --original IN.gguf --pruned OUT.gguf --work DIR (--heads SPEC | --heads-from-output)
+  judge.py --original IN.gguf [--masked MASKED.gguf] --pruned OUT.gguf --work DIR (--heads SPEC | --heads-from-output)
            [--tol-mean X] [--tol-max Y] [--min-effect Z] [--node NODE] [--npm-prefix DIR]
            [--requantize q8_0|f16|f32 [--tol-mean-plain X] [--tol-max-plain Y]]
 
@@ -23,6 +23,10 @@ and re-encoded as T the same way (make_tiny_gguf --mask-requantize) for the tole
 re-encoding may cost).
 The removed heads are --heads SPEC, or with --heads-from-output the complement of the output's
 mhaprune.head_ids.N (check_gguf.py has cross-checked those against the request).
+With --masked FILE, (b) is that file as it is (the masked model `mhaprune slim` read, whose zeroed
+heads are the ones it removed, made by make_tiny_gguf.py --mask) instead of a masking done here; with
+--requantize, the masked+requantized reference is then FILE re-encoded that way (its masked columns
+are already zero).
 Prints one JSON line with all the numbers. Exit 0 when every assertion holds, 1 otherwise.
 
   judge.py --reference-nll tests/data/tiny-qwen2/reference_nll.json --original qwen2-hd16-f32.gguf
@@ -96,6 +100,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--original", required=True)
     ap.add_argument("--pruned")
+    ap.add_argument("--masked", metavar="GGUF",
+                    help="the original with the removed heads already masked (what mhaprune slim read): the "
+                         "reference as it is, instead of masking --original here")
     ap.add_argument("--work")
     grp = ap.add_mutually_exclusive_group()
     grp.add_argument("--heads")
@@ -133,8 +140,11 @@ def main():
     if not g.parse_heads(spec):
         raise SystemExit("judge: no heads removed (%r): nothing to judge" % spec)
     os.makedirs(a.work, exist_ok=True)
-    masked = os.path.join(a.work, "masked.gguf")
-    make_tiny_gguf.mask_model(a.original, spec, masked)
+    if a.masked:
+        masked = a.masked
+    else:
+        masked = os.path.join(a.work, "masked.gguf")
+        make_tiny_gguf.mask_model(a.original, spec, masked)
     m_p, lp_p = nll(a.pruned, a)
     m_m, lp_m = nll(masked, a)
     m_o, lp_o = nll(a.original, a)
@@ -145,7 +155,7 @@ def main():
         # The pruned O of some layers was re-encoded: the tight comparison is with the original masked
         # and re-encoded the same way; the plain masked original bounds what the re-encoding cost.
         masked_rq = os.path.join(a.work, "masked_requantized.gguf")
-        make_tiny_gguf.mask_model(a.original, spec, masked_rq, {"q8_0": g.Q8_0, "f16": g.F16, "f32": g.F32}[a.requantize])
+        make_tiny_gguf.mask_model(masked, spec, masked_rq, {"q8_0": g.Q8_0, "f16": g.F16, "f32": g.F32}[a.requantize])
         m_r, lp_r = nll(masked_rq, a)
         dp = np.abs(lp_p - lp_m)
         res.update(nll_masked_requantized=m_r, plain_mean_diff=abs(m_p - m_m), plain_max_pos_diff=float(dp.max()),
