@@ -27,7 +27,9 @@ stopped run behind (the library removes temporaries whose writer no longer runs)
 After every interrupted run: nothing under the output's name (or, if the kill came after the
 rename, exactly the uninterrupted run's output), the input's files byte-identical (SHA-256), and the
 same command run again exits 0, writes the uninterrupted run's bytes, and leaves no `.<name>.tmp-*`
-in the output's directory. Exit 0 when every check passed; otherwise the first failure and exit 1.
+in the output's directory. An io error's one line names the file by its final name (for a checkpoint
+directory: OUT/model.safetensors, never only the directory's temporary), then its temporary file, then
+the system's reason. Exit 0 when every check passed; otherwise the first failure and exit 1.
 """
 
 import argparse
@@ -206,13 +208,27 @@ class Case:
         return os.path.join(parent, "pruned" if self.format == "safetensors" else "pruned.gguf")
 
     def file_regex(self, out):
-        """The file an error message must name: the GGUF output, or the weights file of the checkpoint
-        directory (which is written inside the directory's temporary, so the message names that)."""
+        """The file an error message must name first: the GGUF output, or the weights file of the
+        checkpoint directory under the directory's final name (it is written inside the directory's
+        temporary, which no longer exists when the message is read)."""
         if self.format == "gguf":
             return re.escape(out)
+        return re.escape(os.path.join(out, "model.safetensors"))
+
+    def temporary_regex(self, out):
+        """The temporary file that the message names after the file: `.<name>.tmp-<pid>-<n>-<clock>`
+        next to the GGUF output, or the weights file's own temporary inside the directory's."""
         parent, name = os.path.split(out)
-        return r"%s/(%s|\.%s\.tmp-[0-9]+-[0-9]+-[0-9a-f]+)/model\.safetensors" % (
-            re.escape(parent), re.escape(name), re.escape(name))
+        tmp = r"\.%s\.tmp-[0-9]+-[0-9]+-[0-9a-f]+"
+        if self.format == "gguf":
+            return re.escape(parent) + "/" + tmp % re.escape(name)
+        return "%s/%s/%s" % (re.escape(parent), tmp % re.escape(name), tmp % re.escape("model.safetensors"))
+
+    def error_line_ok(self, line, out, reason):
+        """`line` is the tool's one error line for a write of `out` that failed with `reason`: it names
+        the file under its final name, then its temporary, then the system's reason."""
+        return re.search(r"^mhaprune: error: %s: .*temporary file %s(: | ).*%s$"
+                         % (self.file_regex(out), self.temporary_regex(out), re.escape(reason)), line)
 
     def check_input(self, what):
         if tree_hashes(self.input) != self.input_hashes:
@@ -377,10 +393,9 @@ def cmd_fsize(a):
         leftovers = temporaries(out)
         if r.returncode == 3:
             lines = err.strip().split("\n")
-            if len(lines) != 1 or not re.search(r"^mhaprune: error: %s: .*File too large$" % c.file_regex(out),
-                                                lines[0]):
-                fail("%s: stderr must be one error line naming the file written and saying 'File too large':\n%s"
-                     % (what, err))
+            if len(lines) != 1 or not c.error_line_ok(lines[0], out, "File too large"):
+                fail("%s: stderr must be one error line naming the file written (under its final name, then "
+                     "its temporary) and saying 'File too large':\n%s" % (what, err))
             if leftovers:
                 fail("%s: an io error must remove its temporaries, left: %s" % (what, leftovers))
             log("%s: %s" % (what, lines[0]))
@@ -435,10 +450,9 @@ def cmd_full_disk(a):
         if r.returncode != 3:
             fail("%s, expected 3\n%s%s" % (what, r.stdout.decode(), err))
         lines = err.strip().split("\n")
-        if len(lines) != 1 or not re.search(r"^mhaprune: error: %s: .*No space left on device$" % c.file_regex(out),
-                                            lines[0]):
-            fail("%s: stderr must be one error line naming the file written and saying 'No space left on device':"
-                 "\n%s" % (what, err))
+        if len(lines) != 1 or not c.error_line_ok(lines[0], out, "No space left on device"):
+            fail("%s: stderr must be one error line naming the file written (under its final name, then its "
+                 "temporary) and saying 'No space left on device':\n%s" % (what, err))
         c.expect_nothing(out, what)
         if os.listdir(disk):
             fail("%s: the disk is not empty: %s" % (what, os.listdir(disk)))

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "mhaprune/io/detail/stale_temporaries.hpp"
 #include "mhaprune/io/detail/system_error.hpp"
 #include "mhaprune/io/detail/temp_file.hpp"
+#include "mhaprune/io/detail/temporary_directories.hpp"
 
 namespace mhaprune::checkpoint {
 
@@ -86,6 +88,11 @@ inline void remove_tree(const std::string& path) noexcept {
 /// old one deleted. A process killed while writing (SIGKILL, no destructor) leaves its temporary
 /// behind; the next `OutputDirectory` for the same final path removes it
 /// (`io::detail::remove_stale_temporaries`: only temporaries of that name whose pid no longer runs).
+///
+/// While it lives, the temporary is registered as the final path's temporary
+/// (`io::detail::TemporaryDirectoryName`), so that an error writing a file inside it names the file
+/// under the final path the user asked for (then the temporary file's own path), not under a name
+/// that is gone by the time the message is read.
 class OutputDirectory {
  public:
   /// Checks the destination against `input` (a directory or file that must not be touched), then
@@ -106,6 +113,12 @@ class OutputDirectory {
       std::string candidate = mhaprune::detail::message(dir, "/.", base, ".tmp-", ::getpid(), '-',
                                                         counter.fetch_add(1), '-', std::hex, clock);
       if (::mkdir(candidate.c_str(), 0777) == 0) {
+        try {
+          name_.emplace(candidate, final_path_);
+        } catch (...) {
+          ::rmdir(candidate.c_str());  // empty: nothing else to remove
+          throw;
+        }
         temp_path_ = std::move(candidate);
         return;
       }
@@ -186,6 +199,8 @@ class OutputDirectory {
   std::string final_path_;
   std::string temp_path_;
   bool committed_ = false;
+  // Declared last: still registered while the destructor removes the temporary.
+  std::optional<io::detail::TemporaryDirectoryName> name_;
 };
 
 }  // namespace mhaprune::checkpoint

@@ -150,7 +150,7 @@ class ByteSink {
                   "ByteSink::append_values: pass an Eigen object with storage");
     if (!is_convertible(stored_as)) {
       throw unsupported_dtype_error(mhaprune::detail::message(
-          file_->final_path(), ": cannot store Eigen data as ", to_string(stored_as)));
+          file_->shown_path(), ": cannot store Eigen data as ", to_string(stored_as)));
     }
     detail::emit_strided(detail::strided_source(values.derived()), stored_as, *file_);
   }

@@ -20,6 +20,7 @@
 #include "mhaprune/io/detail/copy_range.hpp"
 #include "mhaprune/io/detail/stale_temporaries.hpp"
 #include "mhaprune/io/detail/system_error.hpp"
+#include "mhaprune/io/detail/temporary_directories.hpp"
 
 namespace mhaprune::io::detail {
 
@@ -39,10 +40,15 @@ inline std::pair<std::string, std::string> split_path(const std::string& path) {
 /// writers never share one. A crash (not an exception) can leave such a dot-file behind; it is
 /// never mistaken for a checkpoint.
 ///
+/// Messages name the file by `shown_path()`: the final path, or, for a file written inside a
+/// directory that is itself being built under a temporary name (`TemporaryDirectoryName`), the
+/// path the file will have once that directory is in place; they add the temporary file's path.
+///
 /// Writes go through a 1 MiB buffer; large blocks bypass it. Nothing here holds a whole file.
 class TempFile {
  public:
-  explicit TempFile(std::string final_path) : final_path_(std::move(final_path)) {
+  explicit TempFile(std::string final_path)
+      : final_path_(std::move(final_path)), shown_path_(final_name_of(final_path_)) {
     const auto [dir, base] = split_path(final_path_);
     if (base.empty())
       throw io_error(mhaprune::detail::message(final_path_, ": not a file name (ends with '/')"));
@@ -63,7 +69,7 @@ class TempFile {
       if (error_number != EEXIST) break;
     }
     temp_path_.clear();
-    throw system_failure(final_path_, mhaprune::detail::message("create a temporary file in ", dir),
+    throw system_failure(shown_path_, mhaprune::detail::message("create a temporary file in ", dir),
                          error_number);
   }
 
@@ -72,6 +78,8 @@ class TempFile {
   TempFile& operator=(const TempFile&) = delete;
 
   const std::string& final_path() const noexcept { return final_path_; }
+  /// The name messages give the file (see the class comment).
+  const std::string& shown_path() const noexcept { return shown_path_; }
   const std::string& temp_path() const noexcept { return temp_path_; }
   /// Bytes appended so far.
   std::uint64_t written() const noexcept { return written_; }
@@ -101,14 +109,14 @@ class TempFile {
   /// else read and written through the write buffer (see `copy_range`). Buffered bytes are written
   /// first, so appends keep their order. `in_path` names the input in messages.
   /// @throws io_error naming `in_path` if the input ends before `offset + size` or cannot be read;
-  ///         naming the final path if the temporary file cannot be written. After a throw the
-  ///         temporary file's contents are unspecified (the writer discards it).
+  ///         naming `shown_path()` and the temporary file if that cannot be written. After a throw
+  ///         the temporary file's contents are unspecified (the writer discards it).
   void append_range(int in_fd, std::uint64_t offset, std::uint64_t size, const std::string& in_path) {
     if (size == 0) return;
     flush();
     written_ += size;
     const CopyRangeResult r =
-        copy_range(in_fd, offset, size, in_path, fd_, final_path_,
+        copy_range(in_fd, offset, size, in_path, fd_, shown_path_,
                    mhaprune::detail::message("temporary file ", temp_path_), scratch_, buffer_capacity);
     copied_in_kernel_ += r.in_kernel;
     at_ += size;
@@ -134,8 +142,12 @@ class TempFile {
     if (fd_ >= 0) finish(durable);
     if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
       const int error_number = errno;
-      throw system_failure(final_path_, mhaprune::detail::message("rename ", temp_path_, " to it"),
-                           error_number);
+      // Inside a temporary directory the rename's target is not the name shown: say both.
+      throw system_failure(
+          shown_path_,
+          mhaprune::detail::message("rename ", temp_path_, " to ",
+                                    shown_path_ == final_path_ ? std::string("it") : final_path_),
+          error_number);
     }
     committed_ = true;
     if (durable) {
@@ -161,7 +173,7 @@ class TempFile {
   static constexpr std::uint64_t writeback_chunk = std::uint64_t{32} << 20;
 
   io_error failure(const char* what, int error_number = errno) const {
-    return system_failure(final_path_, mhaprune::detail::message(what, " temporary file ", temp_path_),
+    return system_failure(shown_path_, mhaprune::detail::message(what, " temporary file ", temp_path_),
                           error_number);
   }
 
@@ -197,6 +209,7 @@ class TempFile {
   }
 
   std::string final_path_;
+  std::string shown_path_;
   std::string temp_path_;
   int fd_ = -1;
   bool committed_ = false;
