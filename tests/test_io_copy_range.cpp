@@ -3,7 +3,8 @@
 // Copying byte ranges of a mapped input into a file being written (ByteSink::append_file_range /
 // append_mapped, TempFile::append_range): the output holds exactly the input's bytes whether the
 // kernel copies them (copy_file_range) or the pread/write fallback does, ranges interleave with
-// buffered appends in order, and a range the input does not have throws io_error naming it.
+// buffered appends in order, and a range the input does not have (also because the file was
+// truncated after it was mapped) throws io_error naming it.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -224,6 +225,64 @@ TEST_CASE("io copy_range: a range past the end of the input throws io_error nami
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   CHECK(names == std::vector<std::string>{"in.bin"});
+}
+
+TEST_CASE("io copy_range: an input truncated after it was mapped fails the copy naming it and the offsets",
+          "[io][copy_range]") {
+  // The map still has the old size, so the range passes ByteSink's check against it; the copy reads
+  // the descriptor, which ends early. No page of the map is touched here: the lost pages would
+  // raise SIGBUS (see MappedFile), and a range of at least ByteSink::kernel_copy_min bytes is never
+  // copied from the map.
+  const std::uint64_t old_size = std::uint64_t{1} << 20, new_size = 300001;
+  const std::vector<std::byte> bytes = pattern(static_cast<std::size_t>(old_size));
+  struct Range {
+    std::uint64_t offset, size, copied_until;  // copied_until: where the copy finds the new end
+  };
+  // Starting before the new end (part is copied, then nothing), and starting after it.
+  const Range ranges[] = {{100000, std::uint64_t{1} << 19, new_size}, {400000, 200000, 400000}};
+  for (const auto mode : {io::detail::CopyRangeMode::automatic, io::detail::CopyRangeMode::read_write}) {
+    for (const Range& range : ranges) {
+      const bool kernel = mode == io::detail::CopyRangeMode::automatic;
+      INFO((kernel ? "copy_file_range" : "pread/write")
+           << ", bytes [" << range.offset << ", " << range.offset + range.size << ")");
+      REQUIRE(range.size >= io::ByteSink::kernel_copy_min);
+      const fs::path dir = scratch(std::string("truncated-") + (kernel ? "kernel-" : "fallback-") +
+                                   std::to_string(range.offset));
+      write_bytes(dir / "in.bin", bytes);
+      const io::MappedFile in((dir / "in.bin").string());
+      REQUIRE(in.size() == old_size);
+      const ModeGuard guard(mode);
+      {
+        // The path under test is the one this mode takes: a range the file still has is copied in
+        // the kernel, or not at all in it (the temporary is discarded, never committed).
+        io::detail::TempFile probe((dir / "probe.bin").string());
+        probe.append_range(in.fd(), 0, 70000, in.path());
+        CHECK(probe.copied_in_kernel() == (kernel ? 70000u : 0u));
+      }
+      REQUIRE(::truncate((dir / "in.bin").c_str(), static_cast<off_t>(new_size)) == 0);
+
+      io::SafetensorsWriter w;
+      w.add_streamed("x", io::Dtype::U8, {range.size + 3}, [&in, &range](io::ByteSink& sink) {
+        sink.append("abc", 3);  // buffered bytes before the range: flushed, then the copy fails
+        sink.append_file_range(in, range.offset, range.size);
+      });
+      const std::string message = mhaprune_test::exact_message<mhaprune::io_error>(
+          [&] { w.write((dir / "out.safetensors").string(), io::WriteOptions{false}); });
+      const std::string end = std::to_string(range.offset + range.size);
+      CHECK_THAT(message, Catch::Matchers::StartsWith(in.path() + ": the file ends before byte " + end));
+      CHECK_THAT(message, Catch::Matchers::Contains("copying " + std::to_string(range.size) +
+                                                    " bytes from offset " + std::to_string(range.offset)));
+      CHECK_THAT(message,
+                 Catch::Matchers::Contains("nothing after byte " + std::to_string(range.copied_until)));
+
+      // Nothing under the final name, the temporary removed, the (truncated) input as it was left.
+      CHECK_FALSE(fs::exists(dir / "out.safetensors"));
+      std::vector<std::string> names;
+      for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+      CHECK(names == std::vector<std::string>{"in.bin"});
+      CHECK(read_bytes(dir / "in.bin") == std::vector<std::byte>(bytes.begin(), bytes.begin() + new_size));
+    }
+  }
 }
 
 TEST_CASE("io copy_range: a moved MappedFile keeps its descriptor; the moved-from one has none",
