@@ -52,14 +52,21 @@ struct ScoreArgs {
   std::string grads;
 };
 
+/// The options `prune` and `slim` share: the model read, where the smaller model goes, and how it
+/// is written. Registered by `add_model_options` and `add_output_options`, so both commands spell,
+/// explain and default them alike.
+struct OutputArgs {
+  std::string model, output, preset, report;
+  std::string requantize;  ///< "" or a ggml type name (GGUF models)
+  bool force = false, quiet = false, no_sync = false;
+};
+
 /// Options of `prune`.
-struct PruneArgs {
-  std::string model, output, preset, stats, heads, report, heatmap;
+struct PruneArgs : OutputArgs {
+  std::string stats, heads, heatmap;
   std::string compensate = "none";  ///< used when given; else the config's `compensation`
   double compensate_lambda = 1e-3;
   std::string imatrix, imatrix_out;  ///< llama-imatrix input and pruned output (GGUF models)
-  std::string requantize;            ///< "" or a ggml type name (GGUF models)
-  bool force = false, quiet = false, no_sync = false;
   ConfigArgs config;
   /// Gradients file for the gradient criteria (checkpoints).
   std::string grads;
@@ -140,6 +147,32 @@ inline void add_selection_options(CLI::App& cmd, ConfigArgs& c) {
                ->option_text("R"));
   track(c, cmd.add_flag("--exact-target", c.exact_target,
                         "Fail (exit 4) instead of removing fewer heads than --sparsity asks"));
+}
+
+/// MODEL and -o: the first options of a command that writes a smaller model.
+inline void add_model_options(CLI::App& cmd, OutputArgs& a) {
+  cmd.add_option("MODEL", a.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
+      ->required();
+  cmd.add_option("-o,--output", a.output,
+                 "Output directory (a file for GGUF; must not exist, unless --force)")
+      ->required()
+      ->option_text("DIR");
+}
+
+/// --requantize, --report (`report_help` says what it holds), --preset, --force, --no-sync and -q:
+/// the last options of a command that writes a smaller model.
+inline void add_output_options(CLI::App& cmd, OutputArgs& a, const char* report_help) {
+  cmd.add_option("--requantize", a.requantize,
+                 "GGUF: re-encode an O tensor whose removed heads are not whole blocks of its type, as this "
+                 "type (that tensor only; the report lists it)")
+      ->check(CLI::IsMember({"q8_0", "f16", "bf16", "f32"}))
+      ->option_text("q8_0|f16|bf16|f32");
+  cmd.add_option("--report", a.report, report_help)->option_text("FILE");
+  cmd.add_option("--preset", a.preset, "Architecture preset JSON for an unknown model")->option_text("FILE");
+  cmd.add_flag("--force", a.force, "Replace an existing output and report files");
+  cmd.add_flag("--no-sync", a.no_sync,
+               "Skip fsync before the final rename (faster; a crash may lose the output, never the input)");
+  cmd.add_flag("-q,--quiet", a.quiet, "No progress on stderr");
 }
 
 /// "a, b, c" -> "a|b|c", for option texts.
@@ -272,13 +305,7 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
 
   CLI::App* prune = app.add_subcommand("prune", "Remove heads and write a smaller checkpoint");
   PruneArgs& p = cl.prune;
-  prune->add_option("MODEL", p.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
-      ->required();
-  prune
-      ->add_option("-o,--output", p.output,
-                   "Output directory (a file for GGUF; must not exist, unless --force)")
-      ->required()
-      ->option_text("DIR");
+  detail::add_model_options(*prune, p);
   p.sparsity_option = detail::track(
       p.config, prune->add_option("--sparsity", p.config.sparsity, "Fraction of all heads to remove")
                     ->check(CLI::Range(0.0, 1.0))
@@ -326,22 +353,9 @@ inline void define_command_line(CLI::App& app, CommandLine& cl) {
       ->option_text("FILE");
   prune->add_option("--imatrix-out", p.imatrix_out, "Write the pruned GGUF model's imatrix (needs --imatrix)")
       ->option_text("FILE");
-  prune
-      ->add_option("--requantize", p.requantize,
-                   "GGUF: re-encode an O tensor whose removed heads are not whole blocks of its type, "
-                   "as this type (that tensor only; the report lists it)")
-      ->check(CLI::IsMember({"q8_0", "f16", "bf16", "f32"}))
-      ->option_text("q8_0|f16|bf16|f32");
-  prune->add_option("--report", p.report, "Write the report JSON")->option_text("FILE");
   prune->add_option("--heatmap", p.heatmap, "Write an SVG heatmap of the scores and removed heads")
       ->option_text("FILE");
-  prune->add_option("--preset", p.preset, "Architecture preset JSON for an unknown model")
-      ->option_text("FILE");
-  prune->add_flag("--force", p.force, "Replace an existing output directory and report files");
-  prune->add_flag("--no-sync", p.no_sync,
-                  "Skip fsync before the final rename (faster; a crash may lose the "
-                  "output, never the input)");
-  prune->add_flag("-q,--quiet", p.quiet, "No progress on stderr");
+  detail::add_output_options(*prune, p, "Write the report JSON");
   prune->footer(
       "Give --sparsity, --heads or a --config with target_sparsity. Every PrunerConfig key is "
       "reachable through --config; flags given override it.");

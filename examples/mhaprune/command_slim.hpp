@@ -2,8 +2,9 @@
 //
 // `mhaprune slim MODEL -o OUT [--tolerance T]`: remove the heads a masked model already silenced
 // (O columns all zero), write the smaller model, and say which heads were found, which went, which
-// stayed and why. Its options live here, not in cli_options.hpp: main.cpp registers the command
-// with `define_slim_command` and runs it with `run_slim`.
+// stayed and why. Its own options live here (those it shares with prune are cli_options.hpp's
+// `add_model_options` and `add_output_options`): main.cpp registers the command with
+// `define_slim_command` and runs it with `run_slim`.
 #pragma once
 
 #include <fmt/core.h>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_options.hpp"
 #include "exit_codes.hpp"
 #include "mhaprune/checkpoint/checkpoint.hpp"
 #include "mhaprune/checkpoint/prune_gguf.hpp"
@@ -32,42 +34,22 @@
 namespace mhaprune_cli {
 
 /// Options of `slim`.
-struct SlimArgs {
-  std::string model, output, preset, report;
+struct SlimArgs : OutputArgs {
   double tolerance = 0.0;
-  std::string requantize;  ///< "" or a ggml type name (GGUF models)
-  bool force = false, quiet = false, no_sync = false;
 };
 
 /// Adds the `slim` subcommand to `app`; the values land in `a`, which must outlive parsing.
 inline CLI::App* define_slim_command(CLI::App& app, SlimArgs& a) {
   CLI::App* slim = app.add_subcommand(
       "slim", "Remove the heads whose O columns are all zero (a masked model) and write the smaller model");
-  slim->add_option("MODEL", a.model, "Checkpoint directory, safetensors file or index, or a GGUF file")
-      ->required();
-  slim->add_option("-o,--output", a.output,
-                   "Output directory (a file for GGUF; must not exist, unless --force)")
-      ->required()
-      ->option_text("DIR");
+  detail::add_model_options(*slim, a);
   slim->add_option("--tolerance", a.tolerance,
                    "A weight counts as zero when |w| <= T (absolute, on the stored values; decoded for "
                    "quantized GGUF types)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->option_text("T");
-  slim->add_option("--requantize", a.requantize,
-                   "GGUF: re-encode an O tensor whose removed heads are not whole blocks of its type, as "
-                   "this type (that tensor only)")
-      ->check(CLI::IsMember({"q8_0", "f16", "bf16", "f32"}))
-      ->option_text("q8_0|f16|bf16|f32");
-  slim->add_option("--report", a.report, "Write the report JSON (what was found, removed and kept)")
-      ->option_text("FILE");
-  slim->add_option("--preset", a.preset, "Architecture preset JSON for an unknown model")
-      ->option_text("FILE");
-  slim->add_flag("--force", a.force, "Replace an existing output and report");
-  slim->add_flag("--no-sync", a.no_sync,
-                 "Skip fsync before the final rename (faster; a crash may lose the output, never the input)");
-  slim->add_flag("-q,--quiet", a.quiet, "No progress on stderr");
+  detail::add_output_options(*slim, a, "Write the report JSON (what was found, removed and kept)");
   slim->footer(
       "A head whose O columns are all zero contributes nothing (its whole output, V's bias included, is "
       "multiplied by zero), so the slimmed model computes exactly what the masked one does. Grouped-query "

@@ -3,7 +3,10 @@
 // Where the tool may write, checked before any work so that a mistake is a usage error (exit 2)
 // naming the flag, and how it writes its reports. The rules are the library's (the output is never
 // the input nor inside it, nor replaces anything without --force: `OutputDirectory`), checked with
-// the library's own path functions; the library checks again when it writes.
+// the library's own path functions; the library checks again when it writes. Not by calling
+// `OutputDirectory::check_destination`: its io_error (exit 3) names no flag ("ask to overwrite it",
+// not --force), it knows only directory outputs (a GGUF -o is a file), and these usage messages are
+// what tests/cli (end_to_end.cmake, slim.cmake) hold the tool to.
 #pragma once
 
 #include <cstdio>
