@@ -29,8 +29,4 @@ inline nlohmann::json read_json_file(const std::string& path, const char* what) 
   }
 }
 
-namespace detail {
-using checkpoint::read_json_file;  // its name before it was public
-}  // namespace detail
-
 }  // namespace mhaprune::checkpoint

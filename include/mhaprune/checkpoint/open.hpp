@@ -47,7 +47,7 @@ inline nlohmann::json read_config(const std::string& directory) {
   const std::string path = directory + "/config.json";
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return nlohmann::json::object();
-  const nlohmann::json j = detail::read_json_file(path, "config.json");
+  const nlohmann::json j = read_json_file(path, "config.json");
   if (!j.is_object()) throw preset_error(mhaprune::detail::message(path, ": not a JSON object"));
   return j;
 }

@@ -249,7 +249,7 @@ inline ArchitecturePreset preset_from_json(const nlohmann::json& j, const std::s
 /// @param path the file.
 /// @throws io_error if it cannot be read; preset_error if it is not valid JSON or not a valid preset.
 inline ArchitecturePreset read_user_preset(const std::string& path) {
-  return preset_from_json(detail::read_json_file(path, "preset"), path);
+  return preset_from_json(read_json_file(path, "preset"), path);
 }
 
 }  // namespace mhaprune::checkpoint
