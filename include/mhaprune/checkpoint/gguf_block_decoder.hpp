@@ -10,14 +10,13 @@
 #include <vector>
 
 #include "mhaprune/checkpoint/block_info.hpp"
+#include "mhaprune/checkpoint/detail/score_by_row.hpp"
 #include "mhaprune/checkpoint/gguf_model.hpp"
 #include "mhaprune/core/attention_block.hpp"
-#include "mhaprune/criteria/element_wise.hpp"
 #include "mhaprune/error.hpp"
 #include "mhaprune/io/ggml_quants.hpp"
 #include "mhaprune/io/tensor_view.hpp"
 #include "mhaprune/layouts/fused_qkv.hpp"
-#include "mhaprune/layouts/segments.hpp"
 #include "mhaprune/layouts/separate_qkv.hpp"
 
 namespace mhaprune::checkpoint {
@@ -83,55 +82,19 @@ class GgufBlockDecoder {
     return b;
   }
 
-  /// The scores of `criterion` for the block, decoding one row at a time into a buffer of one row
-  /// instead of the block into float matrices: the same scores, bit for bit, as
-  /// `criterion.scores(decode(model, info))` (the same rows, runs and order of additions), without
-  /// writing and reading back a block of floats (256 MiB for a LLaMA-7B block; scoring a Q8_0 model
-  /// this way reads each weight byte once and keeps the floats in cache).
+  /// The scores of `criterion` (an element-wise criterion that reads only weights, e.g. magnitude)
+  /// for the block, decoding one row at a time into a buffer of one row instead of the block into
+  /// float matrices: the same scores, bit for bit, as `criterion.scores(decode(model, info))`.
+  /// Memory: one row of floats; each tensor's file pages are released once its rows are read.
   /// @throws unsupported_dtype_error as `decode`; what `element_wise_numbers_by_line` throws.
   template <typename Fn>
   Eigen::VectorXd score_by_row(const ElementWise<Fn>& criterion, const GgufModel& model,
                                const BlockInfo& info) {
-    const BlockTensorNames& n = info.tensors;
-    const HeadLayout& L = info.layout;
-    struct Rows {
-      const std::string* name;
-      const io::GgufTensorInfo* tensor;
-    };
-    std::vector<Rows> rows;
-    std::vector<LinedWeight> weights;
-    const auto add = [&](const std::string& name, std::vector<Segment> segments, bool heads_on_rows) {
-      const io::GgufTensorInfo& t = decodable(model, info, name);
-      rows.push_back({&name, &t});
-      weights.push_back(
-          {std::move(segments), static_cast<Index>(t.rows()), static_cast<Index>(t.ne[0]), heads_on_rows});
-    };
-    if (info.qkv == QkvLayout::separate) {
-      add(n.q, layout::segments::single(L, Role::query), true);
-      add(n.k, layout::segments::single(L, Role::key), true);
-      add(n.v, layout::segments::single(L, Role::value), true);
-    } else {
-      add(n.qkv, layout::segments::qkv_concat(L), true);
-    }
-    add(n.o, layout::segments::single(L, Role::output), false);
-
-    std::size_t open = rows.size();  // the weight whose file pages are in use
-    io::ByteSpan bytes;
-    const auto line_of = [&](std::size_t w, Index r) -> const float* {
-      const io::GgufTensorInfo& t = *rows[w].tensor;
-      if (w != open) {
-        if (open < rows.size()) model.files().release(*rows[open].name);
-        bytes = model.files().bytes(*rows[w].name);
-        open = w;
-        row_.resize(static_cast<std::size_t>(t.ne[0]));
-      }
-      io::dequantize_row(t.type, bytes.data() + static_cast<std::uint64_t>(r) * t.row_bytes(), row_.data(),
-                         static_cast<std::int64_t>(t.ne[0]));
-      return row_.data();
-    };
-    Eigen::VectorXd scores = criterion.scores_by_line(L, weights, line_of);
-    if (open < rows.size()) model.files().release(*rows[open].name);
-    return scores;
+    for (const std::string* name :
+         {&info.tensors.q, &info.tensors.k, &info.tensors.v, &info.tensors.qkv, &info.tensors.o})
+      if (!name->empty()) decodable(model, info, *name);
+    Rows rows{model, row_, nullptr, nullptr, {}};
+    return detail::score_by_row(criterion, info, rows);
   }
 
  private:
@@ -146,6 +109,30 @@ class GgufBlockDecoder {
     }
     return t;
   }
+
+  /// A GGUF model's tensors, row by row, for `detail::score_by_row`.
+  struct Rows {
+    const GgufModel& model;
+    std::vector<float>& buffer;
+    const std::string* name = nullptr;  // the tensor being read, and where its rows are
+    const io::GgufTensorInfo* tensor = nullptr;
+    io::ByteSpan bytes;
+
+    Index rows(const std::string& t) const { return static_cast<Index>(model.files().tensor(t).rows()); }
+    Index cols(const std::string& t) const { return static_cast<Index>(model.files().tensor(t).ne[0]); }
+    const float* row(const std::string& t, Index r) {
+      if (name != &t) {
+        name = &t;
+        tensor = &model.files().tensor(t);
+        bytes = model.files().bytes(t);
+        buffer.resize(static_cast<std::size_t>(tensor->ne[0]));
+      }
+      io::dequantize_row(tensor->type, bytes.data() + static_cast<std::uint64_t>(r) * tensor->row_bytes(),
+                         buffer.data(), static_cast<std::int64_t>(tensor->ne[0]));
+      return buffer.data();
+    }
+    void done(const std::string& t) const { model.files().release(t); }
+  };
 
   template <typename T>
   static T& buffer(std::map<std::string, std::unique_ptr<T>>& buffers, const std::string& role) {

@@ -3,6 +3,7 @@
 
 #include <Eigen/Core>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "mhaprune/calibration/activation_stats.hpp"
 #include "mhaprune/checkpoint/block_assembly.hpp"
 #include "mhaprune/checkpoint/block_info.hpp"
+#include "mhaprune/checkpoint/detail/score_by_row.hpp"
 #include "mhaprune/checkpoint/gradient_evidence.hpp"
 #include "mhaprune/checkpoint/open.hpp"
 #include "mhaprune/checkpoint/prune_options.hpp"
@@ -17,6 +19,7 @@
 #include "mhaprune/compensation/method.hpp"
 #include "mhaprune/criteria/any_criterion.hpp"
 #include "mhaprune/criteria/evidence.hpp"
+#include "mhaprune/criteria/magnitude.hpp"
 #include "mhaprune/error.hpp"
 
 namespace mhaprune::checkpoint {
@@ -76,6 +79,48 @@ void with_loaded_block(const Checkpoint& ckpt, const BlockInfo& info, F&& f) {
   }
 }
 
+/// A checkpoint's F32, F16 and BF16 weights, row by row, for `detail::score_by_row`.
+class CheckpointRows {
+ public:
+  explicit CheckpointRows(const io::ShardedReader& reader) : reader_(reader) {}
+
+  /// Whether every Q, K, V (or fused) and O weight of the block is a matrix of F32, F16 or BF16
+  /// (F64 blocks are scored in double; other dtypes get `LoadedBlock`'s error).
+  static bool can_read(const io::ShardedReader& reader, const BlockInfo& info) {
+    const BlockTensorNames& n = info.tensors;
+    for (const std::string* name : {&n.q, &n.k, &n.v, &n.qkv, &n.o}) {
+      if (name->empty()) continue;
+      const io::TensorInfo& t = reader.info(*name);
+      if (t.shape.size() != 2 ||
+          !(t.dtype == io::Dtype::F32 || t.dtype == io::Dtype::F16 || t.dtype == io::Dtype::BF16))
+        return false;
+    }
+    return true;
+  }
+
+  Index rows(const std::string& t) const { return static_cast<Index>(reader_.info(t).shape[0]); }
+  Index cols(const std::string& t) const { return static_cast<Index>(reader_.info(t).shape[1]); }
+  const float* row(const std::string& t, Index r) {
+    if (name_ != &t) {
+      name_ = &t;
+      view_.emplace(reader_.tensor(t));
+      buffer_.resize(static_cast<std::size_t>(view_->shape()[1]));
+      row_bytes_ = static_cast<std::size_t>(view_->info().byte_size() / view_->shape()[0]);
+    }
+    io::decode(view_->dtype(), view_->bytes().data() + static_cast<std::size_t>(r) * row_bytes_,
+               buffer_.size(), buffer_.data());
+    return buffer_.data();
+  }
+  void done(const std::string& t) const { reader_.shard(reader_.shard_of(t)).release(reader_.info(t)); }
+
+ private:
+  const io::ShardedReader& reader_;
+  const std::string* name_ = nullptr;  // the tensor being read
+  std::optional<io::TensorView> view_;
+  std::size_t row_bytes_ = 0;
+  std::vector<float> buffer_;
+};
+
 }  // namespace detail
 
 /// Scores every block, one at a time (read, score, free: memory holds one block), with the
@@ -96,9 +141,18 @@ inline std::vector<Eigen::VectorXd> score_blocks(const Checkpoint& ckpt, AnyCrit
   const auto& blocks = ckpt.blocks();
   for (const BlockInfo& info : blocks) {
     const ActivationStats* stats = detail::stats_for(info, options);
+    const bool checks_stats = stats && options.compensation.method != CompensationMethod::none;
+    const Magnitude* magnitude = criterion.target<Magnitude>();
+    if (magnitude && !checks_stats && detail::CheckpointRows::can_read(ckpt.reader(), info)) {
+      // Magnitude reads only weights: one row at a time, never a block of floats (same scores).
+      detail::CheckpointRows rows(ckpt.reader());
+      scores.push_back(detail::score_by_row(*magnitude, info, rows));
+      if (options.progress) options.progress(Progress{"score", scores.size(), blocks.size(), info.name});
+      continue;
+    }
     detail::with_loaded_block(ckpt, info, [&](auto& loaded) {
       scores.push_back(detail::score_block(criterion, loaded.block(), info, options));
-      if (stats && options.compensation.method != CompensationMethod::none) {
+      if (checks_stats) {
         mhaprune::detail::check_compensation_stats(loaded.block(), stats, options.compensation.method);
       }
     });
