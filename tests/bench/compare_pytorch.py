@@ -241,6 +241,21 @@ def timed(cmd):
     return seconds, rss, res.stdout
 
 
+def drop_cached(paths):
+    """Drops the files' pages from the page cache (clean pages: no root needed) and checks that they went."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    res = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES"] + paths, stdout=subprocess.PIPE,
+                         text=True)
+    cached = sum(int(x) for x in res.stdout.split()) if res.returncode == 0 else 0
+    if cached > 64 << 20:
+        raise SystemExit(f"--cache cold: {cached / 2**20:.0f} MiB of the input is still cached after DONTNEED")
+
+
 def find_cli(given):
     if given:
         return os.path.abspath(given)
@@ -270,6 +285,9 @@ def main():
     ap.add_argument("--cli-args", default="", help="extra arguments for mhaprune prune, e.g. --no-sync")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch side (e.g. for a sharded 8 GiB run)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--cache", choices=("warm", "cold"), default="warm",
+                    help="warm: every side reads the input from the page cache; cold: the input's pages are "
+                    "dropped before each run (posix_fadvise DONTNEED, no root needed), so each side reads the disk")
     ap.add_argument("--torch-prune", nargs=3, metavar=("SRC", "DST", "SPARSITY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -293,11 +311,13 @@ def main():
         if args.baseline_cli:
             print(f"baseline:   {os.path.abspath(args.baseline_cli)}")
         print("load:       %.2f %.2f %.2f (%d CPUs)" % (os.getloadavg() + (os.cpu_count(),)))
-        # Every side reads files already in the page cache.
-        for name in files:
-            with open(os.path.join(src, name), "rb") as f:
-                while f.read(1 << 24):
-                    pass
+        inputs = [os.path.join(src, f) for f in files]
+        if args.cache == "warm":  # every side reads files already in the page cache
+            for name in inputs:
+                with open(name, "rb") as f:
+                    while f.read(1 << 24):
+                        pass
+        print(f"cache:      {args.cache}" + (" (the input's pages dropped before every run)" if args.cache == "cold" else ""))
 
         sides = ["cp+sync"] + ([] if args.no_torch else ["pytorch"]) + ["mhaprune"]
         if args.baseline_cli:
@@ -317,6 +337,8 @@ def main():
                     cmd = ["sh", "-c", f"{copies} && sync " + " ".join(os.path.join(out, f) for f in files)]
                 else:
                     cmd = [sys.executable, os.path.abspath(__file__), "--torch-prune", src, out, str(args.sparsity)]
+                if args.cache == "cold":
+                    drop_cached(inputs)
                 wall, rss, _ = timed(cmd)
                 results[side].append((wall, rss))
                 print(f"  run {i + 1} {side:9s} wall {wall:7.2f} s   peak RSS {rss / 2**20:8.1f} MiB")

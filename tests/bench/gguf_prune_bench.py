@@ -21,17 +21,19 @@ Each run is a fresh child process; its wall time comes from time.monotonic() aro
 RSS from `/usr/bin/time -f %M` (its ru_maxrss; not os.wait4 in this script, see run_child). cp+sync's
 wall time covers both commands.
 
-Page cache: WARM for every run. The input is read once before the first run (and stays cached: it is
-2 GiB on a machine with more free RAM than that), and every run reads it from the page cache; each
-output is deleted after its run. Dropping caches (`echo 3 > /proc/sys/vm/drop_caches`, root only)
-would add the same disk read to both sides and hide the difference we care about, and would hit
-everyone else sharing the machine.
+Page cache: WARM for every run by default: the input is read once before the first run (and stays
+cached: it is 2 GiB on a machine with more free RAM than that), and every run reads it from the page
+cache; each output is deleted after its run. `--cache cold` drops the input's pages before every run
+instead, with posix_fadvise(POSIX_FADV_DONTNEED) on the file (clean pages: no root needed, and it
+touches no other file, unlike `echo 3 > /proc/sys/vm/drop_caches`), checked with `fincore`; cp and
+prune then both read the disk.
 
 Prints a table, then
   time ratio = median prune wall / median cp+sync wall          (target <= 1.3)
   RSS ratio  = max prune peak RSS / bytes of all tensors of blk.0 (target <= 2)
 and, from the tool's progress lines on stderr (plain lines when not a terminal), where the prune's
-wall time goes: "score" = start until every block is scored (decoding Q/K/V/O to float), "write" =
+wall time goes: "score" = start until every block is scored (magnitude: Q/K/V/O decoded one row at a
+time), "write" =
 from there until the last block's attn_output is written, "rest" = the wall time left (the last
 block's FFN, output.weight, the fsync, the rename, exit). A "cpu" column (user+sys of the child)
 helps read runs on a busy machine. Exits 0 whatever the ratios (they depend on the machine); exits 1 when
@@ -372,6 +374,20 @@ def stage_times(stderr_path):
     return out
 
 
+def drop_cached(path):
+    """Drops the file's pages from the page cache (clean pages: no root needed) and checks that they went."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    res = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", path], stdout=subprocess.PIPE,
+                         text=True)
+    if res.returncode == 0 and int(res.stdout.split()[0]) > 64 << 20:
+        raise SystemExit("--cache cold: %s MiB of the input is still cached after DONTNEED" % (
+            int(res.stdout.split()[0]) >> 20))
+
+
 def fmt_mib(b):
     return "%.1f MiB" % (b / 2**20)
 
@@ -389,6 +405,9 @@ def main():
     ap.add_argument("--baseline", help="an older mhaprune executable: its `prune` runs as one more command "
                     "(before/after in one run)")
     ap.add_argument("--no-heads", action="store_true", help="skip the `prune --heads` runs")
+    ap.add_argument("--cache", choices=("warm", "cold"), default="warm",
+                    help="warm (default): the input is read from the page cache; cold: its pages are dropped "
+                    "before every run (posix_fadvise DONTNEED, no root needed), so cp and prune alike read the disk")
     args = ap.parse_args()
 
     cli = os.path.abspath(args.mhaprune)
@@ -419,14 +438,17 @@ def main():
               % (s.layers, s.n_embd, s.heads, s.head_dim, s.kv_heads, s.ffn, s.vocab))
         print("one layer: %s (%d bytes, all tensors of blk.0)" % (fmt_mib(layer_bytes), layer_bytes))
         print("mhaprune:  %s" % cli)
-        print("cache:     warm (input read once before the runs; outputs deleted after each run)")
+        print("cache:     " + ("warm (input read once before the runs; outputs deleted after each run)"
+                               if args.cache == "warm" else
+                               "cold (the input's pages dropped before every run; outputs deleted after each run)"))
         print("load:      %.2f %.2f %.2f (%d CPUs; a busy machine slows the CPU-heavier prune more than cp)"
               % (os.getloadavg() + (os.cpu_count(),)))
 
         n_remove = int(args.sparsity * s.heads + 1e-9)
-        with open(src, "rb") as f:  # warm the page cache
-            while f.read(1 << 24):
-                pass
+        if args.cache == "warm":
+            with open(src, "rb") as f:
+                while f.read(1 << 24):
+                    pass
 
         out = os.path.join(work, "out.gguf")
         base = [cli, "prune", src, "-o", out]
@@ -443,6 +465,8 @@ def main():
             for what in commands:
                 if os.path.exists(out):
                     os.unlink(out)
+                if args.cache == "cold":
+                    drop_cached(src)
                 if what == "cp+sync":
                     wall, rss, code, cpu, parts = cp_sync(src, out)
                     note = "cp %.2f s + sync %.2f s" % parts
