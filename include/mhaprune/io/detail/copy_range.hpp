@@ -49,15 +49,17 @@ struct CopyRangeResult {
 /// Appends `size` bytes of `in_fd` from `offset` at `out_fd`'s current file offset (which must be
 /// where the caller's earlier writes ended). Short copies are continued; a copy that reaches the
 /// end of the input before `size` bytes fails. `scratch` is the buffer of the pread/write
-/// fallback, grown to at most `scratch_size` bytes only when the fallback runs.
+/// fallback, grown to at most `scratch_size` bytes only when the fallback runs; the fallback hands
+/// what it read to `write_out(const std::byte* p, std::size_t n)`, the caller's own write of all n
+/// bytes at `out_fd`'s end (which throws naming the output when it cannot).
 /// @param in_path, out_what for messages: the input's path; how to name the output.
 /// @throws io_error naming `in_path` when the input ends before `offset + size` (a file truncated
 ///         while it was being read) or cannot be read; naming `out_path` with the system's reason
-///         when the output cannot be written (disk full...).
-inline CopyRangeResult copy_range(int in_fd, std::uint64_t offset, std::uint64_t size,
-                                  const std::string& in_path, int out_fd, const std::string& out_path,
-                                  const std::string& out_what, std::vector<std::byte>& scratch,
-                                  std::size_t scratch_size) {
+///         when copy_file_range cannot write the output (disk full...); what `write_out` throws.
+template <typename WriteOut>
+CopyRangeResult copy_range(int in_fd, std::uint64_t offset, std::uint64_t size, const std::string& in_path,
+                           int out_fd, const std::string& out_path, const std::string& out_what,
+                           std::vector<std::byte>& scratch, std::size_t scratch_size, WriteOut&& write_out) {
   CopyRangeResult result;
   const auto ends_early = [&](std::uint64_t at) {
     return io_error(mhaprune::detail::message(in_path, ": the file ends before byte ", offset + size,
@@ -87,6 +89,10 @@ inline CopyRangeResult copy_range(int in_fd, std::uint64_t offset, std::uint64_t
     done += static_cast<std::uint64_t>(n);
     result.in_kernel += static_cast<std::uint64_t>(n);
   }
+#else
+  (void)out_fd;  // only copy_file_range writes to it here
+  (void)out_path;
+  (void)out_what;
 #endif
   if (done < size && scratch.size() < scratch_size) scratch.resize(scratch_size);
   while (done < size) {
@@ -99,19 +105,7 @@ inline CopyRangeResult copy_range(int in_fd, std::uint64_t offset, std::uint64_t
                            mhaprune::detail::message("read ", want, " bytes at offset ", offset + done), e);
     }
     if (got == 0) throw ends_early(offset + done);
-    const std::byte* p = scratch.data();
-    std::size_t left = static_cast<std::size_t>(got);
-    while (left > 0) {
-      const ::ssize_t n = ::write(out_fd, p, left);
-      if (n < 0) {
-        const int e = errno;
-        if (e == EINTR) continue;
-        throw system_failure(out_path, mhaprune::detail::message("write ", out_what), e);
-      }
-      if (n == 0) throw system_failure(out_path, mhaprune::detail::message("write ", out_what), EIO);
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
+    write_out(scratch.data(), static_cast<std::size_t>(got));
     done += static_cast<std::uint64_t>(got);
     result.through_user_space += static_cast<std::uint64_t>(got);
   }

@@ -117,9 +117,12 @@ class TempFile {
     written_ += size;
     const CopyRangeResult r =
         copy_range(in_fd, offset, size, in_path, fd_, shown_path_,
-                   mhaprune::detail::message("temporary file ", temp_path_), scratch_, buffer_capacity);
+                   mhaprune::detail::message("temporary file ", temp_path_), scratch_, buffer_capacity,
+                   [this](const std::byte* p, std::size_t n) { write_all(p, n); });
     copied_in_kernel_ += r.in_kernel;
-    at_ += size;
+    // write_all counted the fallback's bytes. (When copy_file_range stops part-way and the fallback
+    // goes on, the early writeback lags by the kernel's share until here: it is only advice.)
+    at_ += r.in_kernel;
     start_writeback();
   }
 
