@@ -147,15 +147,14 @@ inline std::vector<Eigen::VectorXd> score_blocks(const Checkpoint& ckpt, AnyCrit
       // Magnitude reads only weights: one row at a time, never a block of floats (same scores).
       detail::CheckpointRows rows(ckpt.reader());
       scores.push_back(detail::score_by_row(*magnitude, info, rows));
-      if (options.progress) options.progress(Progress{"score", scores.size(), blocks.size(), info.name});
-      continue;
+    } else {
+      detail::with_loaded_block(ckpt, info, [&](auto& loaded) {
+        scores.push_back(detail::score_block(criterion, loaded.block(), info, options));
+        if (checks_stats) {
+          mhaprune::detail::check_compensation_stats(loaded.block(), stats, options.compensation.method);
+        }
+      });
     }
-    detail::with_loaded_block(ckpt, info, [&](auto& loaded) {
-      scores.push_back(detail::score_block(criterion, loaded.block(), info, options));
-      if (checks_stats) {
-        mhaprune::detail::check_compensation_stats(loaded.block(), stats, options.compensation.method);
-      }
-    });
     if (options.progress) options.progress(Progress{"score", scores.size(), blocks.size(), info.name});
   }
   return scores;

@@ -155,6 +155,23 @@ std::vector<const GradientView*> gradients_for(const AttentionBlock<Scalar>& blo
   return grads;
 }
 
+/// `f(std::integral_constant<Reduction, R>{})` for R = `reduce`: each reduction gets its own
+/// instantiation of the run loops (the reduction is a template argument of the inner kernel).
+template <typename F>
+decltype(auto) with_reduction(Reduction reduce, F&& f) {
+  switch (reduce) {
+    case Reduction::sum:
+      return f(std::integral_constant<Reduction, Reduction::sum>{});
+    case Reduction::max:
+      return f(std::integral_constant<Reduction, Reduction::max>{});
+    case Reduction::l2:
+      return f(std::integral_constant<Reduction, Reduction::l2>{});
+    case Reduction::mean:
+      break;
+  }
+  return f(std::integral_constant<Reduction, Reduction::mean>{});
+}
+
 /// The reductions `R` of `Fn` per (role, current unit), fed one run at a time; `finish` turns sums
 /// into means (or square roots for l2). Runs of other roles (biases, extras) are not counted.
 template <typename Fn, Reduction R>
@@ -297,17 +314,8 @@ RoleNumbers element_wise_numbers(const AttentionBlock<Scalar>& block, const Evid
                                  const char* who = Fn::name) {
   block.validate();
   const auto grads = detail::gradients_for<Fn>(block, ev, who);
-  switch (reduce) {
-    case Reduction::sum:
-      return detail::slice_numbers_impl<Fn, Reduction::sum>(block, grads);
-    case Reduction::max:
-      return detail::slice_numbers_impl<Fn, Reduction::max>(block, grads);
-    case Reduction::l2:
-      return detail::slice_numbers_impl<Fn, Reduction::l2>(block, grads);
-    case Reduction::mean:
-      break;
-  }
-  return detail::slice_numbers_impl<Fn, Reduction::mean>(block, grads);
+  return detail::with_reduction(
+      reduce, [&](auto r) { return detail::slice_numbers_impl<Fn, decltype(r)::value>(block, grads); });
 }
 
 /// `element_wise_numbers` for weights read one line at a time: the same numbers, bit for bit, as
@@ -326,17 +334,9 @@ RoleNumbers element_wise_numbers_by_line(const HeadLayout& layout, const std::ve
                                          LineFn&& line_of, Reduction reduce, const char* who = Fn::name) {
   static_assert(!Fn::uses_gradient, "element_wise_numbers_by_line: the element function reads gradients");
   detail::check_line_weights(layout, weights, who);
-  switch (reduce) {
-    case Reduction::sum:
-      return detail::line_numbers_impl<Fn, Reduction::sum>(layout, weights, line_of);
-    case Reduction::max:
-      return detail::line_numbers_impl<Fn, Reduction::max>(layout, weights, line_of);
-    case Reduction::l2:
-      return detail::line_numbers_impl<Fn, Reduction::l2>(layout, weights, line_of);
-    case Reduction::mean:
-      break;
-  }
-  return detail::line_numbers_impl<Fn, Reduction::mean>(layout, weights, line_of);
+  return detail::with_reduction(reduce, [&](auto r) {
+    return detail::line_numbers_impl<Fn, decltype(r)::value>(layout, weights, line_of);
+  });
 }
 
 /// Options shared by the element-wise criteria.
