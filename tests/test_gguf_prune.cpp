@@ -47,6 +47,10 @@ std::vector<std::byte> make_tensor(io::GgmlType type, std::uint64_t layer, std::
   const std::uint64_t row_bytes = *io::row_bytes(type, cols);
   std::vector<std::byte> out(rows * row_bytes);
   std::vector<float> row(cols);
+  if (!io::can_quantize(type)) {  // a type mhaprune cannot encode (nor decode): fixed bytes
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(i % 251);
+    return out;
+  }
   for (std::uint64_t r = 0; r < rows; ++r) {
     for (std::uint64_t c = 0; c < cols; ++c) row[c] = value_at(layer, tensor, r, c) / 100000.0f;
     io::quantize_row(type, row.data(), out.data() + r * row_bytes, static_cast<std::int64_t>(cols));
@@ -577,6 +581,35 @@ TEST_CASE("GgufBlockDecoder: magnitude by row against means computed here from t
                             4;
     CHECK(scores(static_cast<Index>(h)) == Approx(expected).epsilon(1e-6));
   }
+}
+
+TEST_CASE("prune_gguf: weights of a type mhaprune cannot decode are named, whichever way it scores",
+          "[gguf]") {
+  TinySpec s;
+  s.type = io::GgmlType::TQ2_0;  // 256-element blocks
+  s.embd = 256;
+  s.head_dim = 64;
+  const TinyModel m = write_model(s);
+  const ck::GgufModel model = ck::GgufModel::open(m.path);
+  const std::vector<char> before = file_bytes(m.path);
+  const std::string out = m.dir + "/pruned.gguf";
+  // Magnitude reads row by row (GgufBlockDecoder::score_by_row); gradient-free criteria other than
+  // magnitude decode the block (GgufBlockDecoder::decode): the same refusal.
+  for (const char* criterion : {"magnitude", "random"}) {
+    INFO(criterion);
+    ck::PruneOptions o;
+    o.config.target_sparsity = 0.5;
+    o.config.pruning_scope = mhaprune::PruningScope::local;
+    o.config.criterion_type = criterion;
+    o.durable = false;
+    CHECK(message_of<mhaprune::unsupported_dtype_error>([&] { ck::prune_gguf(model, out, o); }) ==
+          m.path +
+              ": block \"blk.0\": tensor \"blk.0.attn_q.weight\" is tq2_0, which mhaprune cannot decode to "
+              "score heads; name the heads to remove (--heads) instead");
+    CHECK_FALSE(exists(out));
+  }
+  CHECK(entries_in(m.dir) == 1);
+  CHECK(file_bytes(m.path) == before);
 }
 
 }  // namespace test_gguf_prune
